@@ -1,0 +1,113 @@
+# transformerd build. `make run` and `make test` are the two entry points a new
+# user needs; both first make sure the Debian packages are there (deploy/install-deps.sh),
+# then re-enter make so pkg-config sees them.
+
+BUILD     ?= build
+CC        = gcc
+PREFIX    ?= /usr/local
+PKGS      := openblas libmicrohttpd jansson libuv
+LISTEN    ?= 127.0.0.1:8080
+PYTHON    ?= /usr/bin/python3
+
+# Deliberately not -march=native: the binary must run on any x86-64; the int8 kernels
+# pick AVX-512 VNNI / AVX2 / portable C at run time (core/cpu.c).
+WARN      := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
+CFLAGS    ?= -O2 -g
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -I. -pthread -fno-omit-frame-pointer \
+             $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS     = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -pthread
+TEST_LIBS  = $(shell pkg-config --libs check 2>/dev/null)
+
+CORE_SRC   := $(sort $(wildcard core/*.c))
+MODELS_SRC := $(sort $(wildcard models/*.c))
+SERVER_SRC := $(sort $(filter-out server/main.c,$(wildcard server/*.c)))
+TEST_SRC   := $(sort $(wildcard tests/unit/test_*.c))
+TOOLS_SRC  := $(sort $(wildcard tools/*.c))
+
+OBJ = $(patsubst %.c,$(BUILD)/%.o,$(1))
+LIB_OBJ    := $(call OBJ,$(CORE_SRC) $(MODELS_SRC))
+SERVER_OBJ := $(call OBJ,$(SERVER_SRC))
+BIN        := $(BUILD)/transformerd
+UNIT_BIN   := $(BUILD)/run_unit
+TOOLS_BIN  := $(patsubst tools/%.c,$(BUILD)/tools/%,$(TOOLS_SRC))
+
+# Per-file ISA flags: only these files may use wider instructions.
+$(BUILD)/core/gemm_avx2.o: ISA_FLAGS := -mavx2 -mfma -mf16c
+$(BUILD)/core/gemm_vnni.o: ISA_FLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx2 -mfma -mf16c
+
+.PHONY: all deps run test test-run unit e2e bench bench-run install clean check-layers models fixtures reference
+
+all: $(BIN) $(TOOLS_BIN)
+
+deps:
+	@./deploy/install-deps.sh
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ISA_FLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libtf.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libtfserver.a: $(SERVER_OBJ) $(BUILD)/libtf.a
+	@rm -f $@
+	ar rcs $@ $(SERVER_OBJ)
+
+$(BIN): $(BUILD)/server/main.o $(BUILD)/libtfserver.a $(BUILD)/libtf.a
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tools/%: $(BUILD)/tools/%.o $(BUILD)/libtf.a
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+
+# The unit-test suite table is generated from the file names, so adding
+# tests/unit/test_foo.c (exporting foo_suite()) is all it takes.
+$(BUILD)/suites.inc: $(TEST_SRC) Makefile
+	@mkdir -p $(BUILD)
+	@for f in $(TEST_SRC); do n=$${f#tests/unit/test_}; echo "SUITE($${n%.c})"; done > $@.tmp
+	@cmp -s $@.tmp $@ || mv $@.tmp $@; rm -f $@.tmp
+
+$(BUILD)/tests/unit/run_unit.o: $(BUILD)/suites.inc
+$(BUILD)/tests/unit/run_unit.o: ALL_CFLAGS += -I$(BUILD)
+
+$(UNIT_BIN): $(BUILD)/tests/unit/run_unit.o $(call OBJ,$(TEST_SRC)) $(BUILD)/libtfserver.a $(BUILD)/libtf.a
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(TEST_LIBS) $(LDLIBS)
+
+check-layers:
+	@./tools/check-layers.sh
+
+# ---- the two commands README names ------------------------------------------------------
+run: deps
+	@$(MAKE) --no-print-directory all
+	$(BIN) serve --listen $(LISTEN)
+
+test: deps
+	@$(MAKE) --no-print-directory test-run
+
+test-run: all $(UNIT_BIN) check-layers
+	$(UNIT_BIN)
+	@if [ -x tests/e2e/run.sh ]; then tests/e2e/run.sh $(BIN); fi
+
+unit: $(UNIT_BIN)
+	$(UNIT_BIN) $(SUITE)
+
+bench: deps
+	@$(MAKE) --no-print-directory bench-run
+
+bench-run: all
+	./tests/bench/run.sh $(BUILD)
+
+install: all
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/transformerd
+	@if [ -d models/bundled ]; then mkdir -p $(DESTDIR)$(PREFIX)/share/transformerd && \
+	  cp -r models/bundled $(DESTDIR)$(PREFIX)/share/transformerd/models; fi
+	install -D -m 0644 systemd/transformerd.service $(DESTDIR)/etc/systemd/system/transformerd.service
+
+# Regenerates the committed golden outputs (needs /usr/bin/python3 with torch).
+reference:
+	$(PYTHON) tests/reference/make_reference.py
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,142 @@
+/* model.h: the whole contract between server/ and the engine.
+ *
+ * The server sees models only through this header: load a checkpoint
+ * directory, tokenize, create one tf_seq per request, and advance any set of
+ * sequences together with model_step (continuous batching: sequences join and
+ * leave between steps). Sampling, stop strings, incremental detokenization and
+ * finish reasons live inside the sequence, so the CLI and the daemon behave
+ * identically for the same seed.
+ *
+ *     tf_model *m;  tf_seq *s;  tf_err err = {0};
+ *     tf_model_opts o = {.use_int8 = 1, .n_threads = 2};
+ *     model_load("models/bundled/gpt2", &o, &m, &err);
+ *     model_tokenize(m, "Hello", 5, &ids, &n, &err);
+ *     tf_gen_params p;  gen_params_default(&p);  p.max_new_tokens = 16;
+ *     seq_new(m, ids, n, &p, &s, &err);
+ *     while (!seq_finished(s)) {
+ *         tf_seq *one[1] = {s};  int n_tok[1] = {seq_next_chunk(s, 512)};
+ *         tf_batch b = {.n_seqs = 1, .seqs = one, .n_tokens = n_tok};
+ *         if (model_step(m, &b, &err) < 0) break;
+ *     }
+ *     tf_seq_state st;  seq_state(s, &st);   // st.text, st.finish, ...
+ *     seq_free(s);  model_free(m);
+ *
+ * Thread-safety: a tf_model is read-only after load except inside model_step,
+ * which one thread at a time may call per model. model_tokenize/detokenize
+ * and model_info are safe from any thread at any time. A tf_seq is touched by
+ * one thread at a time (the step worker during a step, its owner between).
+ */
+#ifndef TF_MODELS_MODEL_H
+#define TF_MODELS_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+
+typedef struct tf_model tf_model;
+typedef struct tf_seq tf_seq;
+
+/* Tasks a model can serve, as bits of tf_model_info.tasks. */
+enum {
+    TF_TASK_GENERATE = 1u << 0,
+    TF_TASK_TRANSLATE = 1u << 1,
+    TF_TASK_SUMMARIZE = 1u << 2,
+    TF_TASK_SENTIMENT = 1u << 3,
+};
+
+typedef struct tf_model_opts {
+    int use_int8;  /* 1: int8 weights (default), 0: fp32 */
+    int n_threads; /* compute threads; 0 = number of online CPUs */
+} tf_model_opts;
+
+typedef struct tf_model_info {
+    const char *name;         /* directory basename */
+    const char *family;       /* "gpt2" */
+    const char *architecture; /* "GPT2LMHeadModel" */
+    const char *dtype;        /* "int8" | "fp32" */
+    unsigned tasks;           /* TF_TASK_* bits */
+    int64_t n_params;
+    int n_ctx;                /* maximum positions (prompt + generated) */
+    int vocab_size;
+    int eos_id;               /* -1 if none */
+    size_t weight_bytes;      /* resident weight memory */
+    int n_threads;
+} tf_model_info;
+
+int model_load(const char *dir, const tf_model_opts *opts, tf_model **out, tf_err *err);
+void model_free(tf_model *m); /* NULL is a no-op */
+const tf_model_info *model_info(const tf_model *m);
+
+/* text: any bytes; invalid UTF-8 is replaced by U+FFFD. *ids is malloc'd; free() it. */
+int model_tokenize(const tf_model *m, const char *text, size_t len, int32_t **ids, int *n_ids,
+                   tf_err *err);
+/* *text is malloc'd and NUL-terminated; free() it. Exact inverse for byte-level BPE. */
+int model_detokenize(const tf_model *m, const int32_t *ids, int n_ids, char **text, size_t *len,
+                     tf_err *err);
+
+/* ---- generation ---------------------------------------------------------------------- */
+
+#define TF_MAX_STOP 16
+
+typedef struct tf_gen_params {
+    int max_new_tokens;        /* >= 1 */
+    float temperature;         /* 0 = greedy */
+    int top_k;                 /* 0 = off */
+    float top_p;               /* 1 = off; (0, 1] */
+    uint64_t seed;             /* same seed, same text */
+    float repetition_penalty;  /* 1 = off; HF semantics (divide positive, multiply negative) */
+    int n_stop;                /* <= TF_MAX_STOP */
+    const char *stop[TF_MAX_STOP]; /* borrowed; seq_new copies them */
+} tf_gen_params;
+
+/* Greedy, 16 new tokens, no stops. */
+void gen_params_default(tf_gen_params *p);
+/* Checks every field against its bounds; the message names the field and the range. */
+int gen_params_check(const tf_gen_params *p, tf_err *err);
+
+typedef enum tf_finish {
+    TF_FINISH_NONE = 0,  /* still running */
+    TF_FINISH_STOP,      /* EOS or a stop string */
+    TF_FINISH_LENGTH,    /* max_new_tokens or the context limit */
+} tf_finish;
+
+/* Allocates the sequence's KV cache for n_prompt + max_new_tokens positions.
+ * TF_ETOOLONG if the prompt (plus one new token) does not fit the model. */
+int seq_new(tf_model *m, const int32_t *prompt, int n_prompt, const tf_gen_params *p,
+            tf_seq **out, tf_err *err);
+void seq_free(tf_seq *s); /* NULL is a no-op; releases the KV cache */
+
+typedef struct tf_seq_state {
+    int n_prompt;
+    int n_prefilled;        /* prompt tokens already in the KV cache */
+    int n_generated;
+    tf_finish finish;
+    const int32_t *tokens;  /* view, [n_generated] generated ids */
+    const float *logprobs;  /* view, [n_generated] log p of each chosen id under the model */
+    const char *text;       /* view, generated text (a stop string and what follows removed) */
+    size_t text_len;
+    size_t text_stable_len; /* prefix of text that can be streamed now: whole UTF-8 characters
+                             * that can no longer turn into a stop string */
+    size_t kv_bytes;        /* KV cache memory this sequence owns */
+} tf_seq_state;
+
+void seq_state(const tf_seq *s, tf_seq_state *out);
+int seq_finished(const tf_seq *s);
+/* Tokens the sequence would feed in its next step: the rest of its prompt capped at
+ * max_tokens, 1 while decoding, 0 when finished. */
+int seq_next_chunk(const tf_seq *s, int max_tokens);
+
+/* One step over a batch: every sequence feeds n_tokens[i] tokens (1..seq_next_chunk)
+ * through the model in one pass over the weights. A sequence whose prompt is complete
+ * after the step samples its next token, which is appended and checked against EOS,
+ * stop strings and max_new_tokens. */
+typedef struct tf_batch {
+    int n_seqs;
+    tf_seq **seqs;  /* borrowed */
+    int *n_tokens;  /* borrowed, [n_seqs] */
+} tf_batch;
+
+int model_step(tf_model *m, tf_batch *b, tf_err *err);
+
+#endif

@@ -1,0 +1,2 @@
+#include <stdio.h>
+int main(void) { puts("transformerd: skeleton"); return 0; }
