@@ -86,6 +86,7 @@ typedef struct tf_gen_params {
     float top_p;               /* 1 = off; (0, 1] */
     uint64_t seed;             /* same seed, same text */
     float repetition_penalty;  /* 1 = off; HF semantics (divide positive, multiply negative) */
+    int ignore_eos;            /* benchmarks: keep going past EOS */
     int n_stop;                /* <= TF_MAX_STOP */
     const char *stop[TF_MAX_STOP]; /* borrowed; seq_new copies them */
 } tf_gen_params;
