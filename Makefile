@@ -109,6 +109,10 @@ install: all
 reference:
 	$(PYTHON) tests/reference/make_reference.py
 
+# Regenerates the committed tiny GPT-2 checkpoints under tests/fixtures/ (numpy only).
+fixtures:
+	$(PYTHON) tests/fixtures/make_fixtures.py
+
 clean:
 	rm -rf $(BUILD)
 
