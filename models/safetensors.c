@@ -470,25 +470,34 @@ int ckpt_read_f32(const tf_ckpt *c, const tf_st_tensor *t, int expect_n_dims, co
     if (t->n_bytes / esize != n)
         return err_set(err, TF_EINVALID, "%s: tensor '" NAME_FMT "': has %zu elements, caller expects %zu", t->file, t->name,
                        t->n_bytes / esize, n);
+    /* The caller holds a copy afterwards; keeping the file pages resident as well would
+     * double the load-time footprint (a 500 MB fp32 GPT-2 next to its int8 copy), so
+     * pages are dropped as soon as a chunk is converted. MAP_PRIVATE pages we never
+     * wrote re-read from the file if touched again, so this is invisible to readers. */
     const uint8_t *src = t->data;
-    if (t->dtype == TF_ST_F32) {
-        memcpy(dst, src, n * 4);
-    } else {
-        /* Data may be unaligned: stage through an aligned buffer. */
-        uint16_t buf[2048];
-        for (size_t i = 0; i < n; i += 2048) {
-            size_t k = n - i < 2048 ? n - i : 2048;
-            memcpy(buf, src + 2 * i, 2 * k);
-            if (t->dtype == TF_ST_F16) half_f16_to_f32_row(buf, dst + i, k);
-            else half_bf16_to_f32_row(buf, dst + i, k);
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t dropped = (uintptr_t)src & ~(page - 1);
+    const size_t chunk = (size_t)1 << 18;
+    for (size_t i = 0; i < n; i += chunk) {
+        size_t k = n - i < chunk ? n - i : chunk;
+        if (t->dtype == TF_ST_F32) {
+            memcpy(dst + i, src + 4 * i, 4 * k);
+        } else {
+            /* Data may be unaligned: stage through an aligned buffer. */
+            uint16_t buf[2048];
+            for (size_t j = i; j < i + k; j += 2048) {
+                size_t m = i + k - j < 2048 ? i + k - j : 2048;
+                memcpy(buf, src + 2 * j, 2 * m);
+                if (t->dtype == TF_ST_F16) half_f16_to_f32_row(buf, dst + j, m);
+                else half_bf16_to_f32_row(buf, dst + j, m);
+            }
         }
-    }
-    /* The caller holds a copy now; keeping the file pages resident too would double
-     * the load-time footprint (a 500 MB fp32 GPT-2 next to its int8 copy). */
-    if (t->n_bytes > 0) {
-        uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-        uintptr_t lo = (uintptr_t)src & ~(page - 1), hi = ((uintptr_t)src + t->n_bytes + page - 1) & ~(page - 1);
-        madvise((void *)lo, hi - lo, MADV_DONTNEED);
+        uintptr_t done = (uintptr_t)(src + (i + k) * esize);
+        uintptr_t upto = i + k == n ? (done + page - 1) & ~(page - 1) : done & ~(page - 1);
+        if (upto > dropped) {
+            madvise((void *)dropped, upto - dropped, MADV_DONTNEED);
+            dropped = upto;
+        }
     }
     return 0;
 }

@@ -74,9 +74,9 @@ const char *ckpt_metadata(const tf_ckpt *c, const tf_st_tensor *t, const char *k
 /* Converts t (F32/F16/BF16) to fp32 into dst, which holds exactly n elements
  * (n must equal the element count). Checks n_dims/shape against expect
  * (expect_n_dims = -1 skips that); the error names the file, the tensor, the
- * expected and the actual shape. Afterwards the tensor's pages are dropped from
- * the mapping (MADV_DONTNEED; they re-read from the file if touched again), so
- * loading a model does not keep the whole file resident next to its copy. */
+ * expected and the actual shape. The tensor's file pages are dropped from memory
+ * as they are converted (they re-read from the file if touched again), so loading
+ * a model never holds more than ~1 MB of the file resident next to its copy. */
 int ckpt_read_f32(const tf_ckpt *c, const tf_st_tensor *t, int expect_n_dims,
                   const int64_t *expect_shape, float *dst, size_t n, tf_err *err);
 

@@ -450,6 +450,79 @@ START_TEST(real_tiny_gpt2_loads) {
 }
 END_TEST
 
+/* More elements than one conversion chunk (2^18), so the page dropping between chunks runs. */
+START_TEST(large_tensor_reads_in_chunks) {
+    char path[128];
+    enum { N = 600001 };
+    float *x = malloc(N * sizeof *x), *got = malloc(N * sizeof *got);
+    for (int i = 0; i < N; i++) x[i] = (float)(i % 2048) - 1024.0f; /* exact in F16 and F32, 11 bits */
+    tf_st_write_item it[2] = {{.name = "f16", .dtype = TF_ST_F16, .n_dims = 1, .shape = {N}, .data = x},
+                              {.name = "f32", .dtype = TF_ST_F32, .n_dims = 2, .shape = {1, N}, .data = x}};
+    tf_err err = {0};
+    ck_assert_int_eq(st_write(tmp_path("big.st", path, sizeof path), it, 2, &err), 0);
+    tf_ckpt *c = NULL;
+    ck_assert_int_eq(ckpt_open_file(path, &c, &err), 0);
+    for (int k = 0; k < 2; k++) {
+        memset(got, 0, N * sizeof *got);
+        ck_assert_int_eq(ckpt_read_f32(c, ckpt_find(c, it[k].name, NULL), -1, NULL, got, N, &err), 0);
+        ck_assert_int_eq(memcmp(got, x, N * sizeof *x), 0);
+    }
+    ckpt_close(c);
+    free(x);
+    free(got);
+}
+END_TEST
+
+/* The bench model maker: its output must load and have GPT-2's layout. */
+START_TEST(mkgpt2_output_loads) {
+    const char *tool = "build/tools/mkgpt2";
+    if (access(tool, X_OK) != 0) {
+        printf("SKIP mkgpt2_output_loads: %s not built\n", tool);
+        return;
+    }
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "%s --out %s --n-layer 2 --n-embd 8 --n-head 2 --n-positions 16 --vocab 50 --dtype f16",
+             tool, tmp_dir);
+    ck_assert_int_eq(system(cmd), 0);
+    tf_ckpt *c = NULL;
+    tf_err err = {0};
+    ck_assert_msg(ckpt_open(tmp_dir, &c, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(ckpt_n_tensors(c), 4 + 12 * 2);
+    ck_assert_ptr_null(ckpt_find(c, "lm_head.weight", NULL));
+    static const struct { const char *name; int n_dims; int64_t shape[2]; } want[] = {
+        {"wte.weight", 2, {50, 8}},           {"wpe.weight", 2, {16, 8}},
+        {"h.1.attn.c_attn.weight", 2, {8, 24}}, {"h.1.attn.c_attn.bias", 1, {24}},
+        {"h.1.mlp.c_fc.weight", 2, {8, 32}},  {"h.1.mlp.c_proj.weight", 2, {32, 8}},
+        {"h.0.ln_1.weight", 1, {8}},          {"ln_f.bias", 1, {8}},
+    };
+    float buf[400];
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        const tf_st_tensor *t = ckpt_find(c, want[i].name, NULL);
+        ck_assert_msg(t != NULL, "%s missing", want[i].name);
+        ck_assert_int_eq(t->dtype, TF_ST_F16);
+        size_t n = (size_t)want[i].shape[0] * (want[i].n_dims == 2 ? (size_t)want[i].shape[1] : 1);
+        ck_assert_msg(ckpt_read_f32(c, t, want[i].n_dims, want[i].shape, buf, n, &err) == 0, "%s", err.msg);
+        if (strstr(want[i].name, "ln_1.weight")) ck_assert(buf[0] == 1.0f && buf[7] == 1.0f);
+        if (strstr(want[i].name, "bias")) ck_assert(buf[0] == 0.0f);
+        if (!strcmp(want[i].name, "wte.weight")) {
+            double s2 = 0;
+            for (size_t j = 0; j < n; j++) s2 += (double)buf[j] * buf[j];
+            ck_assert(sqrt(s2 / n) > 0.015 && sqrt(s2 / n) < 0.025); /* std 0.02, 400 samples */
+        }
+    }
+    ckpt_close(c);
+    char cfg[128];
+    FILE *f = fopen(tmp_path("config.json", cfg, sizeof cfg), "r");
+    ck_assert_ptr_nonnull(f);
+    char text[2048] = {0};
+    ck_assert_uint_gt(fread(text, 1, sizeof text - 1, f), 0);
+    fclose(f);
+    ck_assert_ptr_nonnull(strstr(text, "\"eos_token_id\": 49")); /* 50256 clamped to vocab - 1 */
+    ck_assert_ptr_nonnull(strstr(text, "\"n_inner\": null"));
+    ck_assert_ptr_nonnull(strstr(text, "GPT2LMHeadModel"));
+}
+END_TEST
+
 Suite *safetensors_suite(void) {
     Suite *s = suite_create("safetensors");
     TCase *lim = tcase_create("limits");
@@ -473,6 +546,8 @@ Suite *safetensors_suite(void) {
     tcase_add_test(core, unaligned_data_reads);
     tcase_add_test(core, boundary_files_load);
     tcase_add_test(core, real_tiny_gpt2_loads);
+    tcase_add_test(core, large_tensor_reads_in_chunks);
+    tcase_add_test(core, mkgpt2_output_loads);
     suite_add_tcase(s, core);
     return s;
 }
