@@ -247,8 +247,11 @@ static int load_fast(tf_tokenizer *t, const char *path, tf_err *err) {
                          (long long)v, TOK_MAX_ID);
             goto done;
         }
-        rc = add_special(t, content, (int32_t)v, bool_field(m, "lstrip", 0), bool_field(m, "rstrip", 0),
-                         path, err);
+        /* single_word needs word-boundary rules we do not implement; refuse, don't guess. */
+        rc = bool_field(m, "single_word", 0)
+                 ? err_set(err, TF_EUNSUPPORTED, "%s: added_tokens[%zu].single_word", path, i)
+                 : add_special(t, content, (int32_t)v, bool_field(m, "lstrip", 0),
+                               bool_field(m, "rstrip", 0), path, err);
         if (rc < 0) goto done;
     }
     rc = bpe_finish(&t->bpe, path, err);

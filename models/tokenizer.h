@@ -9,7 +9,9 @@
  * Encoding matches transformers' tokenizer(text)["input_ids"] for GPT-2: added/special
  * tokens written in the text (e.g. "<|endoftext|>") become their id (leftmost, longest
  * first), the rest is pre-split by the GPT-2 regex, mapped through bytes_to_unicode and
- * merged by rank. No BOS/EOS is added.
+ * merged by rank. No BOS/EOS is added. An added token's lstrip/rstrip flags absorb the
+ * whitespace beside it; single_word is refused at load (TF_EUNSUPPORTED), as are
+ * normalizers and pre-tokenizers other than ByteLevel.
  *
  * Input policy: any bytes. Ill-formed UTF-8 is first replaced by U+FFFD per maximal
  * subpart (models/unicode.h) -- the string Python's bytes.decode("utf-8", "replace") or

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "models/tokenizer.h"
+#include "models/unicode.h"
 
 // --- temp directories ------------------------------------------------------------------
 
@@ -292,6 +293,23 @@ START_TEST(tiny_round_trips) {
     tf_err err = {0};
     ck_assert_int_eq(tok_load(dir, &t, &err), 0);
     check_round_trips(t, 300);
+    /* Random bytes, mostly ill-formed: the decoded text is valid UTF-8 and a fixed point. */
+    uint64_t seed = 12345;
+    for (int k = 0; k < 300; k++) {
+        char buf[64];
+        size_t len = rng_next(&seed) % sizeof buf;
+        for (size_t i = 0; i < len; i++) buf[i] = (char)(rng_next(&seed) >> 24);
+        int32_t *ids, *ids2;
+        int n, n2;
+        char *back;
+        size_t back_len;
+        encode_or_fail(t, buf, len, &ids, &n);
+        ck_assert_int_eq(tok_decode(t, ids, n, &back, &back_len, &err), 0);
+        ck_assert_uint_eq(uni_valid_prefix((const uint8_t *)back, back_len), back_len);
+        encode_or_fail(t, back, back_len, &ids2, &n2);
+        ck_assert(n == n2 && memcmp(ids, ids2, (size_t)n * sizeof *ids) == 0);
+        free(ids), free(ids2), free(back);
+    }
     const char *bytes;
     size_t len;
     ck_assert_int_eq(tok_token_bytes(t, 261, &bytes, &len), 0);
@@ -353,6 +371,8 @@ START_TEST(malformed_tokenizer_json) {
     bad_fast("added_tokens", json_pack("[{s:i, s:s}]", "id", 1 << 30, "content", "<x>"), TF_EFORMAT,
              "added_tokens[0]");
     bad_fast("added_tokens", json_pack("[{s:s}]", "content", "<x>"), TF_EFORMAT, "added_tokens[0]");
+    bad_fast("added_tokens", json_pack("[{s:i, s:s, s:b}]", "id", 5, "content", "<x>", "single_word", 1),
+             TF_EUNSUPPORTED, "single_word");
     bad_fast("normalizer", json_pack("{s:s}", "type", "NFC"), TF_EUNSUPPORTED, "NFC");
     bad_fast("pre_tokenizer", json_pack("{s:s}", "type", "Metaspace"), TF_EUNSUPPORTED, "Metaspace");
     bad_fast("model.type", json_string("Unigram"), TF_EUNSUPPORTED, "Unigram");

@@ -118,6 +118,10 @@ START_TEST(pretok_splits_like_the_gpt2_regex) {
     SPLIT("e\xCC\x81t\xC3\xA9", "e", "\xCC\x81", "t\xC3\xA9"); /* NFD accent is "other" */
     SPLIT("a\xC2\xA0" "b", "a", "\xC2\xA0", "b");                /* NBSP is \s but not " ?" */
     SPLIT("\xE4\xB8\xAD\xE6\x96\x87 x", "\xE4\xB8\xAD\xE6\x96\x87", " x");
+    /* \s is Unicode White_Space, as in Oniguruma (HF tokenizers): U+0085 is a space, U+FEFF
+     * is not (JavaScript's \s has it the other way round; see tests/reference/tokenizer). */
+    SPLIT("a \xC2\x85\xC2\x85" "b", "a", " \xC2\x85", "\xC2\x85", "b");
+    SPLIT("c \xEF\xBB\xBF" "d", "c", " \xEF\xBB\xBF", "d");
     /* NUL is an ordinary "other" character (strlen cannot express it in SPLIT). */
     ck_assert_uint_eq(pretok_next((const uint8_t *)"a\0b", 3, 0), 1);
     ck_assert_uint_eq(pretok_next((const uint8_t *)"a\0b", 3, 1), 2);
