@@ -34,7 +34,9 @@ struct tf_tokenizer {
     tok_added *added; /* owned, [n_added], longest content first */
     int n_added;
     uint8_t added_first[256]; /* 1 if some added token starts with this byte */
-    int add_prefix_space;     /* ByteLevel: prepend " " to a segment not starting with one */
+    int add_prefix_space;     /* ByteLevel: prepend " " to each segment between added tokens
+                               * that does not start with one (the Rust pre-tokenizer's rule;
+                               * the slow GPT2Tokenizer prefixes only the whole text) */
     int use_regex;            /* ByteLevel: pre-split with the GPT-2 regex */
 };
 
