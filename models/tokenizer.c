@@ -20,6 +20,7 @@
 
 #include "models/pretok.h"
 #include "models/tok_bpe.h"
+#include "models/tok_unigram.h"
 #include "models/unicode.h"
 
 typedef struct tok_added {
@@ -38,6 +39,8 @@ struct tf_tokenizer {
                                * that does not start with one (the Rust pre-tokenizer's rule;
                                * the slow GPT2Tokenizer prefixes only the whole text) */
     int use_regex;            /* ByteLevel: pre-split with the GPT-2 regex */
+    tok_unigram *ug;          /* owned; non-NULL: a SentencePiece Unigram model (T5), and
+                               * bpe is unused */
 };
 
 /* Files larger than this are refused: no GPT-2-family tokenizer file comes near it. */
@@ -50,8 +53,8 @@ static int add_special(tf_tokenizer *t, const char *content, int32_t id, int lst
     size_t len = strlen(content);
     if (len == 0) return err_set(err, TF_EFORMAT, "%s: empty added token (id %ld)", what, (long)id);
     if (id < 0) { /* a special token named without an id: the vocab's, else a new one */
-        id = bpe_find(&t->bpe, content, len);
-        if (id < 0) id = t->bpe.n_ids;
+        id = t->ug ? -1 : bpe_find(&t->bpe, content, len);
+        if (id < 0) id = t->ug ? t->ug->n_ids : t->bpe.n_ids;
     }
     for (int i = 0; i < t->n_added; i++)
         if (t->added[i].len == len && memcmp(t->added[i].content, content, len) == 0) {
@@ -61,7 +64,7 @@ static int add_special(tf_tokenizer *t, const char *content, int32_t id, int lst
             return 0;
         }
     tf_err inner = {0};
-    int rc = bpe_add_token(&t->bpe, content, len, id, 1, &inner);
+    int rc = t->ug ? ug_add_special(t->ug, content, id) : bpe_add_token(&t->bpe, content, len, id, 1, &inner);
     if (rc < 0) return err_set(err, rc, "%s: added token \"%.64s\": %s", what, content, inner.msg);
     tok_added *a = realloc(t->added, (size_t)(t->n_added + 1) * sizeof *a);
     if (!a) return err_set(err, TF_ENOMEM, "out of memory");
@@ -194,6 +197,59 @@ static int check_pipeline(tf_tokenizer *t, json_t *root, const char *path, tf_er
     return 0;
 }
 
+static int load_added_tokens(tf_tokenizer *t, json_t *added, const char *path, tf_err *err) {
+    size_t i;
+    json_t *m;
+    int rc = 0;
+    if (added && !json_is_array(added)) {
+        return err_set(err, TF_EFORMAT, "%s: added_tokens is not an array", path);
+    }
+    json_array_foreach(added, i, m) {
+        json_t *id = json_object_get(m, "id");
+        const char *content = json_string_value(json_object_get(m, "content"));
+        if (!json_is_integer(id) || !content) {
+            return err_set(err, TF_EFORMAT, "%s: added_tokens[%zu] needs an integer id and a content",
+                           path, i);
+        }
+        json_int_t v = json_integer_value(id);
+        if (v < 0 || v >= TOK_MAX_ID) {
+            return err_set(err, TF_EFORMAT, "%s: added_tokens[%zu].id %lld outside [0, %d)", path,
+                           i, (long long)v, TOK_MAX_ID);
+        }
+        /* single_word needs word-boundary rules we do not implement; refuse, don't guess. */
+        rc = bool_field(m, "single_word", 0)
+                 ? err_set(err, TF_EUNSUPPORTED, "%s: added_tokens[%zu].single_word", path, i)
+                 : add_special(t, content, (int32_t)v, bool_field(m, "lstrip", 0),
+                               bool_field(m, "rstrip", 0), path, err);
+        if (rc < 0) return rc;
+    }
+    return 0;
+}
+
+/* A Unigram tokenizer.json: "type": "Unigram", or the old dialect whose vocab is an array
+ * of [piece, score] pairs. */
+static int is_unigram(json_t *model) {
+    const char *type = json_string_value(json_object_get(model, "type"));
+    return type ? strcmp(type, "Unigram") == 0 : json_is_array(json_object_get(model, "vocab"));
+}
+
+static int load_unigram_json(tf_tokenizer *t, json_t *root, const char *path, tf_err *err) {
+    if (!(t->ug = calloc(1, sizeof *t->ug))) return err_set(err, TF_ENOMEM, "out of memory");
+    int rc = ug_load_json(t->ug, root, path, err);
+    if (rc == 0) rc = load_added_tokens(t, json_object_get(root, "added_tokens"), path, err);
+    if (rc == 0) rc = ug_finish(t->ug, path, err);
+    return rc;
+}
+
+static int load_spiece(tf_tokenizer *t, const char *dir, tf_err *err) {
+    if (!(t->ug = calloc(1, sizeof *t->ug))) return err_set(err, TF_ENOMEM, "out of memory");
+    int rc = ug_load_spiece(t->ug, dir, err);
+    for (int i = 0; i < t->ug->n_specials && rc == 0; i++)
+        rc = add_special(t, t->ug->specials[i].content, t->ug->specials[i].id, 0, 0, "spiece.model", err);
+    if (rc == 0) rc = ug_finish(t->ug, "spiece.model", err);
+    return rc;
+}
+
 static int load_fast(tf_tokenizer *t, const char *path, tf_err *err) {
     json_t *root = NULL;
     char *buf = NULL;
@@ -205,6 +261,10 @@ static int load_fast(tf_tokenizer *t, const char *path, tf_err *err) {
     json_t *added = json_object_get(root, "added_tokens");
     if (!json_is_object(root) || !json_is_object(model)) {
         rc = err_set(err, TF_EFORMAT, "%s: no \"model\" object", path);
+        goto done;
+    }
+    if (is_unigram(model)) {
+        rc = load_unigram_json(t, root, path, err);
         goto done;
     }
     if ((rc = check_model(model, path, err)) < 0 || (rc = check_pipeline(t, root, path, err)) < 0)
@@ -231,31 +291,7 @@ static int load_fast(tf_tokenizer *t, const char *path, tf_err *err) {
         }
         if (rc < 0) goto done;
     }
-    if (added && !json_is_array(added)) {
-        rc = err_set(err, TF_EFORMAT, "%s: added_tokens is not an array", path);
-        goto done;
-    }
-    json_array_foreach(added, i, m) {
-        json_t *id = json_object_get(m, "id");
-        const char *content = json_string_value(json_object_get(m, "content"));
-        if (!json_is_integer(id) || !content) {
-            rc = err_set(err, TF_EFORMAT, "%s: added_tokens[%zu] needs an integer id and a content",
-                         path, i);
-            goto done;
-        }
-        json_int_t v = json_integer_value(id);
-        if (v < 0 || v >= TOK_MAX_ID) {
-            rc = err_set(err, TF_EFORMAT, "%s: added_tokens[%zu].id %lld outside [0, %d)", path, i,
-                         (long long)v, TOK_MAX_ID);
-            goto done;
-        }
-        /* single_word needs word-boundary rules we do not implement; refuse, don't guess. */
-        rc = bool_field(m, "single_word", 0)
-                 ? err_set(err, TF_EUNSUPPORTED, "%s: added_tokens[%zu].single_word", path, i)
-                 : add_special(t, content, (int32_t)v, bool_field(m, "lstrip", 0),
-                               bool_field(m, "rstrip", 0), path, err);
-        if (rc < 0) goto done;
-    }
+    if ((rc = load_added_tokens(t, added, path, err)) < 0) goto done;
     rc = bpe_finish(&t->bpe, path, err);
 done:
     free(buf);
@@ -411,8 +447,11 @@ int tok_load(const char *dir, tf_tokenizer **out, tf_err *err) {
         rc = load_fast(t, path, err);
     else if (snprintf(path, sizeof path, "%s/vocab.json", dir), access(path, F_OK) == 0)
         rc = load_slow(t, dir, err);
+    else if (snprintf(path, sizeof path, "%s/spiece.model", dir), access(path, F_OK) == 0)
+        rc = load_spiece(t, dir, err);
     else
-        rc = err_set(err, TF_ENOTFOUND, "%s: no tokenizer.json nor vocab.json + merges.txt", dir);
+        rc = err_set(err, TF_ENOTFOUND, "%s: no tokenizer.json, vocab.json + merges.txt nor "
+                     "spiece.model", dir);
     if (rc < 0) goto fail;
     qsort(t->added, (size_t)t->n_added, sizeof *t->added, cmp_added);
     for (int i = 0; i < t->n_added; i++) t->added_first[(uint8_t)t->added[i].content[0]] = 1;
@@ -428,6 +467,8 @@ void tok_free(tf_tokenizer *t) {
     for (int i = 0; i < t->n_added; i++) free(t->added[i].content);
     free(t->added);
     bpe_close(&t->bpe);
+    ug_close(t->ug);
+    free(t->ug);
     free(t);
 }
 
@@ -483,6 +524,7 @@ static int find_added(const tf_tokenizer *t, const uint8_t *s, size_t len, size_
 
 static int encode_segment(const tf_tokenizer *t, const uint8_t *s, size_t len, tok_scratch *sc,
                           tok_ids *out) {
+    if (t->ug) return ug_encode(t->ug, s, len, out);
     uint8_t *prefixed = NULL;
     if (t->add_prefix_space && s[0] != ' ') {
         if (!(prefixed = malloc(len + 1))) return TF_ENOMEM;
@@ -524,6 +566,7 @@ int tok_encode(const tf_tokenizer *t, const char *text, size_t len, int32_t **id
         if (k >= 0 && rc == 0) rc = ids_push(&out, t->added[k].id);
         pos = me;
     }
+    if (rc == 0 && t->ug && t->ug->append_id >= 0) rc = ids_push(&out, t->ug->append_id);
     scratch_close(&sc);
     free(fixed);
     if (rc < 0 || out.n > INT_MAX) {
@@ -537,6 +580,7 @@ int tok_encode(const tf_tokenizer *t, const char *text, size_t len, int32_t **id
 }
 
 int tok_token_bytes(const tf_tokenizer *t, int32_t id, const char **bytes, size_t *len) {
+    if (t->ug) return ug_token_bytes(t->ug, id, bytes, len);
     const tok_bpe *b = &t->bpe;
     if (id < 0 || id >= b->n_ids || b->str_off[id] == UINT32_MAX) return TF_ERANGE;
     *bytes = b->arena + b->raw_off[id];
@@ -554,7 +598,7 @@ int tok_decode(const tf_tokenizer *t, const int32_t *ids, int n, char **text, si
         size_t k;
         if (tok_token_bytes(t, ids[i], &p, &k) < 0)
             return err_set(err, TF_ERANGE, "token id %ld at position %d is not in the vocabulary "
-                           "(size %d)", (long)ids[i], i, t->bpe.n_ids);
+                           "(size %d)", (long)ids[i], i, tok_vocab_size(t));
         total += k;
     }
     char *o = malloc(total + 1);
@@ -568,18 +612,21 @@ int tok_decode(const tf_tokenizer *t, const int32_t *ids, int n, char **text, si
         pos += k;
     }
     o[pos] = 0;
+    if (pos > 0 && o[0] == ' ' && tok_strips_leading_space(t)) memmove(o, o + 1, pos--);
     *text = o;
     *len = pos;
     return 0;
 }
 
-int tok_vocab_size(const tf_tokenizer *t) { return t->bpe.n_ids; }
+int tok_vocab_size(const tf_tokenizer *t) { return t->ug ? t->ug->n_ids : t->bpe.n_ids; }
+
+int tok_strips_leading_space(const tf_tokenizer *t) { return t->ug != NULL; }
 
 int32_t tok_find(const tf_tokenizer *t, const char *token) {
     size_t n = strlen(token);
     for (int i = 0; i < t->n_added; i++)
         if (t->added[i].len == n && memcmp(t->added[i].content, token, n) == 0) return t->added[i].id;
-    return bpe_find(&t->bpe, token, n);
+    return t->ug ? ug_find(t->ug, token, n) : bpe_find(&t->bpe, token, n);
 }
 
 const char *tok_unicode_version(void) { return uni_version(); }
