@@ -133,7 +133,7 @@ static int t5_bucket(int rp, int bidirectional, int n_buckets, int max_dist) {
     const int max_exact = nb / 2;
     if (rp < max_exact) return bucket + rp;
     /* float32 as torch computes it, then truncation toward zero (.to(torch.long)) */
-    float v = logf((float)rp / (float)max_exact) / logf((float)max_dist / (float)max_exact) *
+    float v = logf((float)rp / (float)max_exact) / (float)log((double)max_dist / max_exact) *
               (float)(nb - max_exact);
     int large = max_exact + (int)v;
     if (large > nb - 1) large = nb - 1;
