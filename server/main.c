@@ -14,6 +14,8 @@ typedef struct subcommand {
 static const subcommand subcommands[] = {
     {"generate", cli_generate, "continue a prompt with a decoder-only model (GPT-2)"},
     {"tokenize", cli_tokenize, "print the token ids a model receives for a text"},
+    {"translate", cli_translate, "translate text with an encoder-decoder model (T5)"},
+    {"summarize", cli_summarize, "summarize text with an encoder-decoder model (T5)"},
 };
 
 static void usage(FILE *f) {
