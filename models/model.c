@@ -167,7 +167,7 @@ int model_step(tf_model *m, tf_batch *b, tf_err *err) {
     if (rc < 0) return rc;
     for (int i = 0; i < b->n_seqs; i++) {
         tf_seq *s = b->seqs[i];
-        m->want[i] = s->n_past + b->n_tokens[i] >= s->n_tokens || s->beam;
+        m->want[i] = s->n_past + b->n_tokens[i] >= s->n_tokens;
     }
     rc = m->family->forward(m, b->seqs, b->n_tokens, b->n_seqs, m->want, m->logits, err);
     if (rc < 0) return rc;

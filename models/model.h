@@ -154,9 +154,9 @@ int model_step(tf_model *m, tf_batch *b, tf_err *err);
 /* ---- encoder-decoder models (T5) ------------------------------------------------------
  * For a model whose info.tasks has TF_TASK_TRANSLATE or TF_TASK_SUMMARIZE, seq_new's
  * prompt is the ENCODER input (what model_tokenize returned, </s> included) and may hold
- * up to info.n_ctx tokens; the generated tokens come from the decoder. The first step of
- * such a sequence feeds the whole encoder input at once (seq_next_chunk ignores its cap
- * then): it runs the encoder, then the decoder's first position. */
+ * up to info.n_ctx tokens; the generated tokens come from the decoder. The input may be
+ * fed in chunks like a prompt; the step that completes it runs the encoder over all of
+ * it, then the decoder's first position (earlier chunks only count as fed). */
 
 /* The text a task's input is prefixed with: task_key "summarization" or
  * "translation_<src>_to_<tgt>" (e.g. "translation_en_to_de"). From config.json's

@@ -154,10 +154,9 @@ int seq_finished(const tf_seq *s) { return s->finish != TF_FINISH_NONE; }
 int seq_next_chunk(const tf_seq *s, int max_tokens) {
     if (s->finish != TF_FINISH_NONE) return 0;
     int pending = s->n_tokens - s->n_past;
-    /* An encoder reads its whole input in one pass; a beam sequence feeds one token per
-     * beam while its tokens stay in the beam state until it finishes. */
-    if (s->model->family->encoder_decoder && s->n_past < s->n_prompt) return pending;
-    if (s->beam) return 1;
+    /* A beam sequence feeds one token per beam; its tokens stay in the beam state until
+     * it finishes. */
+    if (s->beam && s->n_past >= s->n_prompt) return 1;
     if (max_tokens < 1) max_tokens = 1;
     return pending < max_tokens ? pending : max_tokens;
 }

@@ -1,6 +1,6 @@
 /* DESIGN: T5ForConditionalGeneration as transformers computes it (modeling_t5.py), for a
- * batch of sequences at once. A sequence's first step runs the encoder over its whole
- * input, computes every decoder layer's cross-attention K/V from the encoder output once,
+ * batch of sequences at once. The step that completes a sequence's input (fed whole or
+ * in chunks, like a prompt) runs the encoder over all of it, computes every decoder layer's cross-attention K/V from the encoder output once,
  * and feeds the decoder start token; later steps feed one token per live beam. All
  * encoder rows of a step form one activation matrix, and so do all decoder rows (every
  * beam of every sequence), so each linear layer is one matrix product per step.
@@ -577,41 +577,52 @@ static int t5_forward(tf_model *m, tf_seq *const *seqs, const int *n_tokens, int
     tf_seq **enc = malloc(sizeof(tf_seq *) * (size_t)(n_seqs > 0 ? n_seqs : 1));
     if (!enc) return err_set(err, TF_ENOMEM, "step");
     int n_enc = 0;
+    /* An input fed in chunks is encoded when its last chunk arrives: the encoder is
+     * bidirectional, so no position can be computed before all are known. */
+    uint8_t *active = malloc((size_t)(n_seqs > 0 ? n_seqs : 1));
+    if (!active) {
+        free(enc);
+        return err_set(err, TF_ENOMEM, "step");
+    }
     for (int i = 0; i < n_seqs; i++) {
         tf_seq *s = seqs[i];
-        if (s->n_past >= s->n_prompt) continue;
-        if (s->n_past != 0 || n_tokens[i] != s->n_prompt) {
-            free(enc);
-            return err_set(err, TF_EINVALID, "an encoder input is fed whole (%d of %d tokens given)",
-                           n_tokens[i], s->n_prompt);
-        }
-        enc[n_enc++] = s;
+        active[i] = s->n_past + n_tokens[i] >= s->n_prompt;
+        if (s->n_past < s->n_prompt && active[i]) enc[n_enc++] = s;
     }
     if (n_enc > 0) rc = run_encoder(m, g, enc, n_enc, err);
     free(enc);
-    if (rc < 0) return rc;
+    if (rc < 0) {
+        free(active);
+        return rc;
+    }
 
-    /* 2. one decoder position for every live beam of every sequence */
+    /* 2. one decoder position for every live beam of every active sequence */
     int rows = 0, max_keys = 1;
     for (int i = 0; i < n_seqs; i++) {
         tf_seq *s = seqs[i];
         t5_seq *ts = s->fam;
+        if (!active[i]) continue;
         if (s->beam && s->beam->parent_pending) reorder_beams(g, ts, s->beam);
         rows += s->beam ? s->beam->n_live : 1;
         if (ts->dec_len + 1 > max_keys) max_keys = ts->dec_len + 1;
         if (ts->n_in > max_keys) max_keys = ts->n_in;
-        if (ts->dec_len >= ts->dec_cap)
+        if (ts->dec_len >= ts->dec_cap) {
+            free(active);
             return err_set(err, TF_EINVALID, "the sequence has no decoder positions left");
+        }
     }
     t5_plan p;
-    if ((rc = plan_alloc(&p, rows, err)) < 0) return rc;
+    if ((rc = plan_alloc(&p, rows, err)) < 0) {
+        free(active);
+        return rc;
+    }
     if ((rc = ensure_rows(g, rows, max_keys, pool_size(m->pool), err)) < 0) goto done;
     const int e = g->d_model, in = g->inner;
     int r = 0;
     for (int i = 0; i < n_seqs; i++) {
         tf_seq *s = seqs[i];
         t5_seq *ts = s->fam;
-        const int nb = s->beam ? s->beam->n_live : 1;
+        const int nb = !active[i] ? 0 : s->beam ? s->beam->n_live : 1;
         for (int bi = 0; bi < nb; bi++, r++) {
             int32_t tok = ts->dec_len == 0 ? m->decoder_start_id
                           : s->beam       ? beam_last(s->beam, bi)
@@ -662,8 +673,8 @@ static int t5_forward(tf_model *m, tf_seq *const *seqs, const int *n_tokens, int
     int n_want = 0;
     r = 0;
     for (int i = 0; i < n_seqs; i++) {
-        const int nb = seqs[i]->beam ? seqs[i]->beam->n_live : 1;
-        if (want_logits[i]) {
+        const int nb = !active[i] ? 0 : seqs[i]->beam ? seqs[i]->beam->n_live : 1;
+        if (want_logits[i] && nb > 0) {
             ops_rmsnorm(g->x + (size_t)r * e, g->h + (size_t)n_want * e, nb, e, g->dec_ln, g->eps);
             n_want += nb;
         }
@@ -676,11 +687,12 @@ static int t5_forward(tf_model *m, tf_seq *const *seqs, const int *n_tokens, int
     if (n_want > 0)
         linear_forward(g->tied ? &g->shared : &g->lm_head, m->pool, &g->ws, g->h, n_want, logits);
     for (int i = 0; i < n_seqs; i++) {
-        ((t5_seq *)seqs[i]->fam)->dec_len++;
+        if (active[i]) ((t5_seq *)seqs[i]->fam)->dec_len++;
         seqs[i]->n_past += n_tokens[i];
     }
 done:
     plan_free(&p);
+    free(active);
     return rc;
 }
 
