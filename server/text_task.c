@@ -16,7 +16,10 @@ void tt_translation_pairs(const tf_model *m, char *buf, size_t cap) {
         char src[16], tgt[16];
         if (sscanf(key, "translation_%15[^_]_to_%15s", src, tgt) != 2) continue;
         int w = snprintf(buf + n, cap - n, "%s%s->%s", n ? ", " : "", src, tgt);
-        if (w < 0 || (size_t)w >= cap - n) break;
+        if (w < 0 || (size_t)w >= cap - n) {
+            buf[n] = 0; /* whole entries only */
+            break;
+        }
         n += (size_t)w;
     }
 }
