@@ -94,11 +94,10 @@ void model_free(tf_model *m) {
     free(m->want);
     decode_ws_close(&m->dws);
     for (int i = 0; i < m->n_tasks; i++) {
-        free(m->task_key[i]);
-        free(m->task_prefix[i]);
+        free(m->tasks[i].key);
+        free(m->tasks[i].prefix);
     }
-    free(m->task_key);
-    free(m->task_prefix);
+    free(m->tasks);
     free(m);
 }
 
@@ -199,34 +198,49 @@ int model_forward_logits(tf_model *m, tf_seq *s, int n_tokens, float *logits, tf
     return m->family->forward(m, &s, &n_tokens, 1, &want, logits, err);
 }
 
-int model_add_task(tf_model *m, const char *key, const char *prefix, tf_err *err) {
-    for (int i = 0; i < m->n_tasks; i++)
-        if (strcmp(m->task_key[i], key) == 0) {
-            char *p = strdup(prefix);
-            if (!p) return err_set(err, TF_ENOMEM, "task prefix");
-            free(m->task_prefix[i]);
-            m->task_prefix[i] = p;
-            return 0;
-        }
-    char **k = realloc(m->task_key, sizeof(char *) * (size_t)(m->n_tasks + 1));
-    if (k) m->task_key = k;
-    char **p = realloc(m->task_prefix, sizeof(char *) * (size_t)(m->n_tasks + 1));
-    if (p) m->task_prefix = p;
-    if (!k || !p) return err_set(err, TF_ENOMEM, "task prefix");
-    m->task_key[m->n_tasks] = strdup(key);
-    m->task_prefix[m->n_tasks] = strdup(prefix);
-    m->n_tasks++;
-    if (!m->task_key[m->n_tasks - 1] || !m->task_prefix[m->n_tasks - 1])
-        return err_set(err, TF_ENOMEM, "task prefix");
+int model_add_task(tf_model *m, const char *key, const char *prefix, const tf_task_defaults *d,
+                   tf_err *err) {
+    int i = 0;
+    while (i < m->n_tasks && strcmp(m->tasks[i].key, key) != 0) i++;
+    if (i == m->n_tasks) {
+        tf_task *t = realloc(m->tasks, sizeof *t * (size_t)(m->n_tasks + 1));
+        if (!t) return err_set(err, TF_ENOMEM, "task table");
+        m->tasks = t;
+        memset(&t[i], 0, sizeof t[i]);
+        if (!(t[i].key = strdup(key))) return err_set(err, TF_ENOMEM, "task table");
+        m->n_tasks++;
+    }
+    char *p = strdup(prefix);
+    if (!p) return err_set(err, TF_ENOMEM, "task prefix");
+    free(m->tasks[i].prefix);
+    m->tasks[i].prefix = p;
+    m->tasks[i].d = d ? *d : (tf_task_defaults){0};
     return 0;
 }
 
-const char *model_task_prefix(const tf_model *m, const char *task_key) {
+static const tf_task *task_find(const tf_model *m, const char *key) {
     for (int i = 0; i < m->n_tasks; i++)
-        if (strcmp(m->task_key[i], task_key) == 0) return m->task_prefix[i];
+        if (strcmp(m->tasks[i].key, key) == 0) return &m->tasks[i];
     return NULL;
 }
 
+const char *model_task_prefix(const tf_model *m, const char *task_key) {
+    const tf_task *t = task_find(m, task_key);
+    return t ? t->prefix : NULL;
+}
+
 const char *model_task_key(const tf_model *m, int i) {
-    return i >= 0 && i < m->n_tasks ? m->task_key[i] : NULL;
+    return i >= 0 && i < m->n_tasks ? m->tasks[i].key : NULL;
+}
+
+void model_task_defaults(const tf_model *m, const char *task_key, tf_gen_params *p) {
+    const tf_task *t = task_find(m, task_key);
+    if (!t) return;
+    const tf_task_defaults *d = &t->d;
+    if (d->set & TF_TD_BEAMS) p->num_beams = d->num_beams;
+    if (d->set & TF_TD_LP) p->length_penalty = d->length_penalty;
+    if (d->set & TF_TD_ES) p->early_stopping = d->early_stopping;
+    if (d->set & TF_TD_NGRAM) p->no_repeat_ngram_size = d->no_repeat_ngram_size;
+    if (d->set & TF_TD_MIN) p->min_new_tokens = d->min_new_tokens;
+    if (d->set & TF_TD_MAX) p->max_new_tokens = d->max_new_tokens;
 }

@@ -164,5 +164,11 @@ int model_step(tf_model *m, tf_batch *b, tf_err *err);
 const char *model_task_prefix(const tf_model *m, const char *task_key);
 /* Enumerates the task keys (for listing supported language pairs); NULL past the end. */
 const char *model_task_key(const tf_model *m, int i);
+/* Overlays the task's generation defaults from task_specific_params onto p (what
+ * transformers' pipelines use): num_beams, length_penalty, early_stopping,
+ * no_repeat_ngram_size, and min_length / max_length as new-token counts (the lengths
+ * count the decoder start token). Fields the config does not give are left alone; the
+ * caller then applies what the request says. */
+void model_task_defaults(const tf_model *m, const char *task_key, tf_gen_params *p);
 
 #endif

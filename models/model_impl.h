@@ -58,13 +58,29 @@ struct tf_model {
     uint8_t *want;
     int want_cap;
     tf_decode_ws dws;
-    /* task prefixes (model_task_prefix), owned, filled by the family at load */
-    char **task_key, **task_prefix;
+    /* text-to-text tasks (model_task_prefix / model_task_defaults), owned, filled by the
+     * family at load */
+    struct tf_task *tasks;
     int n_tasks;
 };
 
-/* Registers a task prefix (a later key replaces an earlier one). */
-int model_add_task(tf_model *m, const char *key, const char *prefix, tf_err *err);
+/* Generation defaults of one task (config.json task_specific_params); `set` has a
+ * TF_TD_* bit for each field present. */
+enum { TF_TD_BEAMS = 1, TF_TD_LP = 2, TF_TD_ES = 4, TF_TD_NGRAM = 8, TF_TD_MIN = 16, TF_TD_MAX = 32 };
+typedef struct tf_task_defaults {
+    unsigned set;
+    int num_beams, early_stopping, no_repeat_ngram_size, min_new_tokens, max_new_tokens;
+    float length_penalty;
+} tf_task_defaults;
+
+typedef struct tf_task {
+    char *key, *prefix; /* owned */
+    tf_task_defaults d;
+} tf_task;
+
+/* Registers a task (a later key replaces an earlier one). d may be NULL (no defaults). */
+int model_add_task(tf_model *m, const char *key, const char *prefix, const tf_task_defaults *d,
+                   tf_err *err);
 
 struct tf_seq {
     tf_model *model;      /* borrowed */

@@ -237,8 +237,37 @@ static void t5_free(tf_model *m) {
     m->impl = NULL;
 }
 
-/* task_specific_params: {"summarization": {"prefix": ...}, "translation_en_to_de": ...};
- * without them, the prefixes T5 was trained with. */
+/* One task_specific_params entry's generation settings, bounds-checked (an out-of-range
+ * value is ignored rather than failing the load: these are only defaults). */
+static tf_task_defaults task_defaults(json_t *v) {
+    tf_task_defaults d = {0};
+    json_t *x;
+#define INT_FIELD(name, lo, hi, field, bit, adjust)                                   \
+    if (json_is_integer(x = json_object_get(v, name)) && json_integer_value(x) >= lo && \
+        json_integer_value(x) <= hi) {                                                  \
+        d.field = (int)json_integer_value(x) + (adjust);                                \
+        d.set |= bit;                                                                   \
+    }
+    INT_FIELD("num_beams", 1, TF_MAX_BEAMS, num_beams, TF_TD_BEAMS, 0);
+    INT_FIELD("no_repeat_ngram_size", 0, 64, no_repeat_ngram_size, TF_TD_NGRAM, 0);
+    INT_FIELD("min_length", 1, 1 << 20, min_new_tokens, TF_TD_MIN, -1);
+    INT_FIELD("max_length", 2, 1 << 20, max_new_tokens, TF_TD_MAX, -1);
+#undef INT_FIELD
+    if (json_is_number(x = json_object_get(v, "length_penalty")) && fabs(json_number_value(x)) <= 10) {
+        d.length_penalty = (float)json_number_value(x);
+        d.set |= TF_TD_LP;
+    }
+    if (json_is_boolean(x = json_object_get(v, "early_stopping"))) {
+        d.early_stopping = json_is_true(x);
+        d.set |= TF_TD_ES;
+    }
+    if ((d.set & TF_TD_MIN) && (d.set & TF_TD_MAX) && d.min_new_tokens > d.max_new_tokens)
+        d.set &= ~(unsigned)TF_TD_MIN;
+    return d;
+}
+
+/* task_specific_params: {"summarization": {"prefix": ..., "num_beams": ...},
+ * "translation_en_to_de": ...}; without them, the prefixes T5 was trained with. */
 static int load_tasks(tf_model *m, const tf_hf_config *cfg, tf_err *err) {
     const json_t *tsp = json_object_get(hfc_json(cfg), "task_specific_params");
     int rc;
@@ -247,7 +276,8 @@ static int load_tasks(tf_model *m, const tf_hf_config *cfg, tf_err *err) {
         json_t *v;
         json_object_foreach((json_t *)tsp, key, v) {
             const char *prefix = json_string_value(json_object_get(v, "prefix"));
-            if (prefix && (rc = model_add_task(m, key, prefix, err)) < 0) return rc;
+            tf_task_defaults d = task_defaults(v);
+            if (prefix && (rc = model_add_task(m, key, prefix, &d, err)) < 0) return rc;
         }
         return 0;
     }
@@ -258,7 +288,7 @@ static int load_tasks(tf_model *m, const tf_hf_config *cfg, tf_err *err) {
         {"translation_en_to_ro", "translate English to Romanian: "},
     };
     for (size_t i = 0; i < sizeof builtin / sizeof builtin[0]; i++)
-        if ((rc = model_add_task(m, builtin[i][0], builtin[i][1], err)) < 0) return rc;
+        if ((rc = model_add_task(m, builtin[i][0], builtin[i][1], NULL, err)) < 0) return rc;
     return 0;
 }
 

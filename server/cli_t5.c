@@ -2,8 +2,11 @@
  * API as the daemon: every --text becomes one sequence, and all of them are stepped as
  * one batch (their encoders run together in the first step, then all beams of all
  * sequences decode together), so the CLI exercises exactly the batched path. The input
- * shaping (task prefix, length limit) is server/text_task.c, shared with the routes. */
+ * shaping (task prefix, length limit) is server/text_task.c, shared with the routes.
+ * Unset flags take the model's defaults for the task (task_specific_params), as
+ * transformers' pipelines do. */
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,18 +43,7 @@ static int run(const char *cmd, t5_cli *c, int translate) {
         return 2;
     }
     tf_gen_params p;
-    gen_params_default(&p);
-    p.max_new_tokens = c->max_new;
-    p.min_new_tokens = c->min_new;
-    p.num_beams = c->num_beams;
-    p.length_penalty = c->length_penalty;
-    p.early_stopping = c->early_stopping;
-    p.no_repeat_ngram_size = c->no_repeat;
     tf_err err = {0};
-    if (gen_params_check(&p, &err) < 0) {
-        fprintf(stderr, "transformerd %s: %s\n", cmd, err.msg);
-        return 2;
-    }
     tf_model *m = NULL;
     tf_model_opts o = {.use_int8 = use_int8, .n_threads = c->n_threads};
     if (model_load(c->model_dir, &o, &m, &err) < 0) {
@@ -73,6 +65,25 @@ static int run(const char *cmd, t5_cli *c, int translate) {
                    : tt_summarize_prefix(m, &prefix, &err)) < 0) {
         fprintf(stderr, "transformerd %s: %s\n", cmd, err.msg);
         unsupported = 1;
+        goto done;
+    }
+    /* defaults: ours, then the model's for the task (task_specific_params), then the flags */
+    char key[96];
+    if (translate) snprintf(key, sizeof key, "translation_%s_to_%s", c->src, c->tgt);
+    else snprintf(key, sizeof key, "summarization");
+    gen_params_default(&p);
+    p.max_new_tokens = 64;
+    model_task_defaults(m, key, &p);
+    if (c->max_new >= 0) p.max_new_tokens = c->max_new;
+    if (c->min_new >= 0) p.min_new_tokens = c->min_new;
+    if (c->num_beams >= 0) p.num_beams = c->num_beams;
+    if (!isnan(c->length_penalty)) p.length_penalty = c->length_penalty;
+    if (c->early_stopping) p.early_stopping = 1;
+    if (c->no_repeat >= 0) p.no_repeat_ngram_size = c->no_repeat;
+    if (p.min_new_tokens > p.max_new_tokens) p.min_new_tokens = c->min_new >= 0 ? c->min_new : p.max_new_tokens;
+    if (gen_params_check(&p, &err) < 0) {
+        fprintf(stderr, "transformerd %s: %s\n", cmd, err.msg);
+        status = 2;
         goto done;
     }
     for (int i = 0; i < n; i++) {
@@ -141,7 +152,7 @@ done:
     free(live);
     free(truncated);
     model_free(m);
-    return status == 0 ? 0 : unsupported ? 3 : 1;
+    return status == 0 ? 0 : status == 2 ? 2 : unsupported ? 3 : 1;
 }
 
 static int parse_common(const char *cmd, const char *summary, t5_cli *c, cli_opt *extra, int n_extra,
@@ -150,9 +161,9 @@ static int parse_common(const char *cmd, const char *summary, t5_cli *c, cli_opt
     const cli_opt common[] = {
         {"model", CLI_STR, &c->model_dir, 0, 0, "DIR", "Hugging Face T5 checkpoint directory", 1},
         {"text", CLI_STR_LIST, &c->texts, 0, 0, "TEXT", "input text; repeatable (batched together)", 1},
-        {"max-new-tokens", CLI_INT, &c->max_new, 1, 1 << 20, "N", "tokens to generate at most (64)", 0},
-        {"num-beams", CLI_INT, &c->num_beams, 1, TF_MAX_BEAMS, "N", "beam search width (1 = greedy)", 0},
-        {"length-penalty", CLI_FLOAT, &c->length_penalty, -10, 10, "X", "beam length penalty (1)", 0},
+        {"max-new-tokens", CLI_INT, &c->max_new, 1, 1 << 20, "N", "tokens to generate at most (the model's task default, else 64)", 0},
+        {"num-beams", CLI_INT, &c->num_beams, 1, TF_MAX_BEAMS, "N", "beam search width (1 = greedy; default: the model's)", 0},
+        {"length-penalty", CLI_FLOAT, &c->length_penalty, -10, 10, "X", "beam length penalty (default: the model's, else 1)", 0},
         {"early-stopping", CLI_FLAG, &c->early_stopping, 0, 0, NULL, "beams: stop at num_beams finished", 0},
         {"no-repeat-ngram-size", CLI_INT, &c->no_repeat, 0, 64, "N", "forbid repeated N-grams (0 = off)", 0},
         {"min-new-tokens", CLI_INT, &c->min_new, 0, 1 << 20, "N", "no end of text before N tokens (0)", 0},
@@ -169,11 +180,11 @@ static int parse_common(const char *cmd, const char *summary, t5_cli *c, cli_opt
     return rc;
 }
 
+/* -1 / NAN: not given; the model's task defaults (or ours) apply. */
 static void defaults(t5_cli *c) {
     memset(c, 0, sizeof *c);
-    c->max_new = 64;
-    c->num_beams = 1;
-    c->length_penalty = 1.0f;
+    c->max_new = c->min_new = c->num_beams = c->no_repeat = -1;
+    c->length_penalty = NAN;
     c->src = "en";
     c->tgt = "de";
 }

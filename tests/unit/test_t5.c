@@ -278,6 +278,16 @@ START_TEST(text_tasks_and_limits) {
     int n = 0;
     while (model_task_key(m, n)) n++;
     ck_assert_int_eq(n, 3);
+    /* task_specific_params defaults: summarization has num_beams 4, early_stopping */
+    tf_gen_params d;
+    gen_params_default(&d);
+    model_task_defaults(m, "summarization", &d);
+    ck_assert_int_eq(d.num_beams, 4);
+    ck_assert_int_eq(d.early_stopping, 1);
+    ck_assert_int_eq(d.max_new_tokens, 16); /* not in the config: untouched */
+    gen_params_default(&d);
+    model_task_defaults(m, "translation_en_to_de", &d);
+    ck_assert_int_eq(d.num_beams, 1);
 
     /* the tokenizer appends </s>; generated text has no leading space */
     int32_t *ids;
