@@ -31,6 +31,7 @@ typedef struct beam_hyp {
     double score;
     int len;   /* tokens, EOS excluded */
     int eos;   /* ended with EOS */
+    float eos_lp; /* log-probability of that EOS */
 } beam_hyp;
 
 typedef struct beam_cand {
@@ -70,7 +71,8 @@ int beam_step(tf_beam *b, float *logits);
 /* Token i of live beam `row` is tok[row·max_new + i]; the fed token of a row: */
 int32_t beam_last(const tf_beam *b, int row);
 /* The winning hypothesis once done. */
-void beam_best(const tf_beam *b, const int32_t **tok, const float **lp, int *n, int *eos);
+void beam_best(const tf_beam *b, const int32_t **tok, const float **lp, int *n, int *eos,
+               float *eos_lp);
 
 /* Sets to -inf every token that would repeat an n-gram of hist[0..n_hist) (HF
  * NoRepeatNGramLogitsProcessor: the last n-1 tokens as prefix). */

@@ -240,9 +240,10 @@ void seq_finish_beam(tf_seq *s) {
     const int32_t *tok;
     const float *lp;
     int n, eos;
-    beam_best(s->beam, &tok, &lp, &n, &eos);
+    float eos_lp;
+    beam_best(s->beam, &tok, &lp, &n, &eos, &eos_lp);
     for (int i = 0; i < n && s->finish == TF_FINISH_NONE; i++) seq_append_token(s, tok[i], lp[i]);
-    if (eos && s->finish == TF_FINISH_NONE) seq_append_token(s, s->model->eos_id, 0.0f);
+    if (eos && s->finish == TF_FINISH_NONE) seq_append_token(s, s->model->eos_id, eos_lp);
     if (s->finish == TF_FINISH_NONE) s->finish = TF_FINISH_LENGTH;
 }
 

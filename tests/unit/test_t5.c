@@ -183,6 +183,14 @@ START_TEST(fp32_matches_reference) {
             if (!tokens_equal(s, json_object_get(bp, "tokens"))) print_tokens("beam", s, json_object_get(bp, "tokens"));
             ck_assert_msg(tokens_equal(s, json_object_get(bp, "tokens")), "%s case %zu beam set %zu",
                           fixtures[_i], ci, bi);
+            /* the reported log-probabilities give the reference's hypothesis score */
+            tf_seq_state st;
+            seq_state(s, &st);
+            double sum = 0;
+            for (int k = 0; k < st.n_generated; k++) sum += st.logprobs[k];
+            const double score = sum / pow(st.n_generated, p.length_penalty);
+            const double want = json_number_value(json_object_get(bp, "score"));
+            ck_assert_msg(fabs(score - want) <= 1e-4 * (1 + fabs(want)), "beam score %.6f, want %.6f", score, want);
             seq_free(s);
         }
     }
