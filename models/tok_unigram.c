@@ -134,7 +134,14 @@ int ug_finish(tok_unigram *u, const char *what, tf_err *err) {
         const char *p = u->arena + u->off[id];
         if (u->len[id] == 6 && p[0] == '<' && p[1] == '0' && p[2] == 'x' && p[5] == '>') {
             unsigned v;
-            if (sscanf(p + 3, "%2X", &v) == 1) u->byte_id[v] = id;
+            if (sscanf(p + 3, "%2X", &v) == 1 && u->raw_off[id] == UINT32_MAX) {
+                u->byte_id[v] = id;
+                /* decodes to the byte itself (HF ByteFallback decoder) */
+                const char byte = (char)v;
+                int rc = arena_put(u, &byte, 1, &u->raw_off[id]);
+                if (rc < 0) return err_set(err, rc, "%s", what);
+                u->raw_len[id] = 1;
+            }
         }
         if (u->raw_off[id] == UINT32_MAX) { /* decoded form: "▁" becomes a space */
             char buf[256];

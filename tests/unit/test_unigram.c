@@ -188,6 +188,41 @@ START_TEST(unknown_runs_fuse) {
 }
 END_TEST
 
+/* byte_fallback (HF Rust semantics; transformers.js has no Unigram byte fallback to compare
+ * with): an unknown span becomes the <0xNN> pieces of its UTF-8 bytes when all exist,
+ * else one <unk>. */
+START_TEST(byte_fallback) {
+    char dir[] = "/tmp/tf_ug_XXXXXX", path[128];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    write_text(path, "{\"model\":{\"type\":\"Unigram\",\"unk_id\":0,\"byte_fallback\":true,\"vocab\":["
+                     "[\"<unk>\",0],[\"\u2581\",-1],[\"a\",-2],[\"<0xC3>\",0],[\"<0xA9>\",0],"
+                     "[\"\u2581a\",-1]]},\"pre_tokenizer\":{\"type\":\"Metaspace\"},\"decoder\":null}");
+    tf_tokenizer *t;
+    tf_err err = {0};
+    ck_assert_msg(tok_load(dir, &t, &err) == 0, "%s", err.msg);
+    int32_t *ids;
+    int n;
+    ck_assert_int_eq(tok_encode(t, "a\xC3\xA9" "a", 4, &ids, &n, &err), 0); /* "aéa" */
+    const int32_t want[] = {5, 3, 4, 2}; /* ▁a <0xC3> <0xA9> a */
+    ck_assert_int_eq(n, 4);
+    for (int i = 0; i < n; i++) ck_assert_int_eq(ids[i], want[i]);
+    char *text;
+    size_t len;
+    ck_assert_int_eq(tok_decode(t, ids, n, &text, &len, &err), 0);
+    ck_assert_str_eq(text, "a\xC3\xA9" "a"); /* byte pieces decode to their bytes */
+    free(text);
+    free(ids);
+    ck_assert_int_eq(tok_encode(t, "a\xC3\xA8", 3, &ids, &n, &err), 0); /* "è": 0xA8 has no piece */
+    ck_assert_int_eq(n, 2);
+    ck_assert_int_eq(ids[0], 5);
+    ck_assert_int_eq(ids[1], 0);
+    free(ids);
+    tok_free(t);
+    nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+END_TEST
+
 Suite *unigram_suite(void) {
     Suite *s = suite_create("unigram");
     TCase *tc = tcase_create("goldens");
@@ -197,6 +232,7 @@ Suite *unigram_suite(void) {
     tcase_add_test(tc, t5_small_spiece_model);
     tcase_add_test(tc, bad_unigram_files);
     tcase_add_test(tc, unknown_runs_fuse);
+    tcase_add_test(tc, byte_fallback);
     suite_add_tcase(s, tc);
     return s;
 }
