@@ -212,6 +212,8 @@ void http_reply_error(http_req *r, const tf_http_error *e) {
     http_reply(r, herr_status(e->kind), "application/json", s, strlen(s));
 }
 
+static void finish_waiting(http_req *r);
+
 static void attach_job(http_req *r, tf_job *job, tf_sched *sched) {
     job_ref(job);
     r->job = job;
@@ -223,7 +225,8 @@ static void attach_job(http_req *r, tf_job *job, tf_sched *sched) {
 void http_wait_job(http_req *r, tf_job *job, tf_sched *sched) {
     attach_job(r, job, sched);
     r->state = R_WAITING;
-    if (job->state != JOB_DONE) suspend(r);
+    if (job->state == JOB_DONE) finish_waiting(r); /* failed during admission */
+    else suspend(r);
 }
 
 static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max) {

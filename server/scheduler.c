@@ -177,11 +177,9 @@ static void collect(tf_sched *s, tf_job *j, uint64_t now) {
         met_add(s->met, MET_GENERATED_TOKENS, NULL, n_new);
     }
     j->finish = st.finish;
-    if (st.finish != TF_FINISH_NONE) {
-        finish(s, j);
-    } else if (n_new > 0 && j->on_event) {
-        j->on_event(j, JOB_EV_TOKENS);
-    }
+    /* The last token gets its own event too, then the job ends. */
+    if (n_new > 0 && j->on_event) j->on_event(j, JOB_EV_TOKENS);
+    if (st.finish != TF_FINISH_NONE) finish(s, j);
 }
 
 static void step_done(uv_work_t *w, int status) {
