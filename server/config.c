@@ -308,7 +308,7 @@ static int load_env(tf_config *c, cfg_state *st, char **env, char *msg, size_t n
 /* Finds --config in argv before anything else so the file can be applied first. */
 static const char *argv_config(int argc, char **argv) {
     const char *path = NULL;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--config") && i + 1 < argc) path = argv[++i];
         else if (!strncmp(argv[i], "--config=", 9)) path = argv[i] + 9;
     }
@@ -316,7 +316,7 @@ static const char *argv_config(int argc, char **argv) {
 }
 
 static int load_flags(tf_config *c, cfg_state *st, int argc, char **argv, char *msg, size_t n) {
-    for (int i = 1; i < argc; i++) {
+    for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (strncmp(a, "--", 2) != 0) {
             snprintf(msg, n, "unexpected argument '%s' (see --help)", a);
@@ -349,7 +349,7 @@ int cfg_load(tf_config *c, int argc, char **argv, char **env, char *msg, size_t 
     for (size_t i = 0; i < N_OPTIONS; i++)
         if (options[i].def && set_option(c, &st, LEVEL_DEFAULT, &options[i], options[i].def, msg, msg_len) < 0)
             return -1;
-    for (int i = 1; i < argc; i++)
+    for (int i = 0; i < argc; i++)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             cfg_write_help(stdout);
             return 1;

@@ -51,8 +51,8 @@ typedef struct tf_config {
     tf_model_spec models[CFG_MAX_MODELS];
 } tf_config;
 
-/* Fills c from defaults, file, env (NULL-terminated "K=V" array, may be NULL) and argv
- * (argv[0] is the subcommand name and is skipped). Returns 0, 1 if --help was asked
+/* Fills c from defaults, file, env (NULL-terminated "K=V" array, may be NULL) and the
+ * argc flags in argv (no program or subcommand name: what follows `serve`). Returns 0, 1 if --help was asked
  * (help already printed to stdout), or -1 with msg filled. cfg_close must be called
  * in every case. */
 int cfg_load(tf_config *c, int argc, char **argv, char **env, char *msg, size_t msg_len);

@@ -7,7 +7,7 @@
 #ifndef TF_SERVER_SERVE_H
 #define TF_SERVER_SERVE_H
 
-/* argv[0] is "serve". */
+/* argv holds the argc flags that follow `serve` (main.c passes argc - 2, argv + 2). */
 int serve_main(int argc, char **argv);
 
 #endif

@@ -7,14 +7,14 @@
 #include "models/model.h"
 #include "server/config.h"
 
-#define ARGV(...) ((char *[]){"serve", __VA_ARGS__, NULL})
+#define ARGV(...) ((char *[]){__VA_ARGS__, NULL})
 #define ARGC(v) ((int)(sizeof(v) / sizeof(v[0])) - 1)
 
 START_TEST(defaults_listen_on_loopback_8080) {
     tf_config c;
     char msg[256] = "";
-    char *argv[] = {"serve", NULL};
-    ck_assert_int_eq(cfg_load(&c, 1, argv, NULL, msg, sizeof msg), 0);
+    char *argv[] = {NULL};
+    ck_assert_int_eq(cfg_load(&c, 0, argv, NULL, msg, sizeof msg), 0);
     ck_assert_str_eq(c.listen, "127.0.0.1:8080");
     ck_assert_str_eq(c.dtype, "int8");
     ck_assert_int_eq(c.n_models, 0);
@@ -26,7 +26,7 @@ END_TEST
 START_TEST(flags_parse_all_forms_and_all_tasks) {
     tf_config c;
     char msg[256] = "";
-    char *argv[] = {"serve", "--listen", "127.0.0.1:0", "--model", "generate=/m/gpt2", "--model=translate=/m/t5",
+    char *argv[] = {"--listen", "127.0.0.1:0", "--model", "generate=/m/gpt2", "--model=translate=/m/t5",
                     "--model", "summarize=/m/t5", "--model", "sentiment=/m/bert", "--dtype", "fp32",
                     "--max-batch", "7", "--max_queue=3", "--access-log", "false", NULL};
     ck_assert_int_eq(cfg_load(&c, ARGC(argv), argv, NULL, msg, sizeof msg), 0);
@@ -48,27 +48,27 @@ END_TEST
 START_TEST(bad_values_name_the_option) {
     tf_config c;
     char msg[256] = "";
-    char *a1[] = {"serve", "--max-batch", "0", NULL};
+    char *a1[] = {"--max-batch", "0", NULL};
     ck_assert_int_lt(cfg_load(&c, ARGC(a1), a1, NULL, msg, sizeof msg), 0);
     ck_assert_ptr_nonnull(strstr(msg, "max_batch must be between 1 and"));
     cfg_close(&c);
-    char *a2[] = {"serve", "--dtype", "fp16", NULL};
+    char *a2[] = {"--dtype", "fp16", NULL};
     ck_assert_int_lt(cfg_load(&c, ARGC(a2), a2, NULL, msg, sizeof msg), 0);
     ck_assert_ptr_nonnull(strstr(msg, "dtype"));
     cfg_close(&c);
-    char *a3[] = {"serve", "--model", "chat=/x", NULL};
+    char *a3[] = {"--model", "chat=/x", NULL};
     ck_assert_int_lt(cfg_load(&c, ARGC(a3), a3, NULL, msg, sizeof msg), 0);
     ck_assert_ptr_nonnull(strstr(msg, "unknown task 'chat'"));
     cfg_close(&c);
-    char *a4[] = {"serve", "--bogus", "1", NULL};
+    char *a4[] = {"--bogus", "1", NULL};
     ck_assert_int_lt(cfg_load(&c, ARGC(a4), a4, NULL, msg, sizeof msg), 0);
     ck_assert_ptr_nonnull(strstr(msg, "unknown option '--bogus'"));
     cfg_close(&c);
-    char *a5[] = {"serve", "--max-queue", "12x", NULL};
+    char *a5[] = {"--max-queue", "12x", NULL};
     ck_assert_int_lt(cfg_load(&c, ARGC(a5), a5, NULL, msg, sizeof msg), 0);
     ck_assert_ptr_nonnull(strstr(msg, "expected an integer"));
     cfg_close(&c);
-    char *a6[] = {"serve", "--listen", NULL};
+    char *a6[] = {"--listen", NULL};
     ck_assert_int_lt(cfg_load(&c, ARGC(a6), a6, NULL, msg, sizeof msg), 0);
     ck_assert_ptr_nonnull(strstr(msg, "needs a value"));
     cfg_close(&c);
@@ -85,7 +85,7 @@ START_TEST(file_then_env_then_flags) {
           f);
     fclose(f);
     char *env[] = {"TRANSFORMERD_MAX_BATCH=6", "TRANSFORMERD_MAX_QUEUE=10", "PATH=/bin", NULL};
-    char *argv[] = {"serve", "--config", path, "--max-queue", "11", "--model", "generate=/flag/gpt2", NULL};
+    char *argv[] = {"--config", path, "--max-queue", "11", "--model", "generate=/flag/gpt2", NULL};
     tf_config c;
     char msg[256] = "";
     ck_assert_int_eq(cfg_load(&c, ARGC(argv), argv, env, msg, sizeof msg), 0);
@@ -99,7 +99,7 @@ START_TEST(file_then_env_then_flags) {
     f = fopen(path, "w");
     fputs("listen = x\nnot_an_option = 3\n", f);
     fclose(f);
-    char *argv2[] = {"serve", "--config", path, NULL};
+    char *argv2[] = {"--config", path, NULL};
     ck_assert_int_lt(cfg_load(&c, ARGC(argv2), argv2, NULL, msg, sizeof msg), 0);
     ck_assert_ptr_nonnull(strstr(msg, ":2: unknown option 'not_an_option'"));
     cfg_close(&c);
@@ -109,14 +109,14 @@ END_TEST
 
 START_TEST(env_model_list_and_duplicates) {
     char *env[] = {"TRANSFORMERD_MODEL=generate=/a, summarize=/a", NULL};
-    char *argv[] = {"serve", NULL};
+    char *argv[] = {NULL};
     tf_config c;
     char msg[256] = "";
-    ck_assert_int_eq(cfg_load(&c, 1, argv, env, msg, sizeof msg), 0);
+    ck_assert_int_eq(cfg_load(&c, 0, argv, env, msg, sizeof msg), 0);
     ck_assert_int_eq(c.n_models, 2);
     ck_assert_str_eq(c.models[1].dir, "/a");
     cfg_close(&c);
-    char *argv2[] = {"serve", "--model", "generate=/a", "--model", "generate=/b", NULL};
+    char *argv2[] = {"--model", "generate=/a", "--model", "generate=/b", NULL};
     ck_assert_int_lt(cfg_load(&c, ARGC(argv2), argv2, NULL, msg, sizeof msg), 0);
     ck_assert_ptr_nonnull(strstr(msg, "given twice"));
     cfg_close(&c);
@@ -129,7 +129,7 @@ START_TEST(example_file_round_trips) {
     FILE *f = fdopen(fd, "w");
     cfg_write_example(f);
     fclose(f);
-    char *argv[] = {"serve", "--config", path, NULL};
+    char *argv[] = {"--config", path, NULL};
     tf_config c;
     char msg[256] = "";
     ck_assert_msg(cfg_load(&c, ARGC(argv), argv, NULL, msg, sizeof msg) == 0, "%s", msg);
