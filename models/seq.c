@@ -165,6 +165,8 @@ static int text_append(tf_seq *s, const char *bytes, size_t n) {
 }
 
 void seq_append_token(tf_seq *s, int32_t id, float logprob) {
+    /* A finished sequence takes nothing more (and n_cap bounds the token array). */
+    if (s->finish != TF_FINISH_NONE || s->n_tokens >= s->n_cap) return;
     const int n_gen = s->n_tokens - s->n_prompt;
     s->tokens[s->n_tokens++] = id;
     s->logprobs[n_gen] = logprob;
