@@ -4,9 +4,31 @@
  * correctness; the per-head slice lets the pool split it. */
 #include "core/attention.h"
 
+#include <math.h>
 #include <string.h>
 
+#include "core/fastmath.h"
 #include "core/ops.h"
+
+void attn_stats_add_row(tf_attn_stats *st, const float *p, int n_keys, int n_prompt) {
+    float h = 0, mx = 0, prompt = 0;
+    for (int j = 0; j < n_keys; j++) {
+        const float pj = p[j];
+        /* p·log p -> 0 as p -> 0; skip values fm_logf cannot take */
+        h -= pj > 1e-30f ? pj * fm_logf(pj) : 0.0f;
+        mx = pj > mx ? pj : mx;
+    }
+    const int n_p = n_prompt < n_keys ? n_prompt : n_keys;
+    for (int j = 0; j < n_p; j++) prompt += p[j];
+    if (n_keys > 1) {
+        st->entropy_sum += h / logf((float)n_keys);
+        st->n_entropy_rows++;
+    }
+    st->max_sum += mx;
+    st->sink_sum += p[0];
+    st->prompt_sum += prompt;
+    st->n_rows++;
+}
 
 /* Eight independent partial sums let gcc vectorize without -ffast-math. */
 static float dot(const float *a, const float *b, int n) {
@@ -32,6 +54,7 @@ void attn_causal(const tf_attn_shape *s, const float *q, int n_q, const float *k
             for (int j = 0; j < n_keys; j++)
                 scores[j] = dot(qi, k + (size_t)j * s->ldkv + (size_t)kvh * dh, dh) * s->scale;
             ops_softmax(scores, n_keys);
+            if (s->stats) attn_stats_add_row(&s->stats[h], scores, n_keys, s->n_prompt);
             float *oi = out + (size_t)i * s->ldo + (size_t)h * dh;
             memset(oi, 0, sizeof(float) * dh);
             for (int j = 0; j < n_keys; j++) {

@@ -95,6 +95,41 @@ START_TEST(grouped_query_heads_share_kv) {
 }
 END_TEST
 
+START_TEST(attention_stats_on_hand_built_rows) {
+    tf_attn_stats st = {0};
+    const float uniform[4] = {0.25f, 0.25f, 0.25f, 0.25f};
+    attn_stats_add_row(&st, uniform, 4, 2);
+    ck_assert_double_eq_tol(st.entropy_sum, 1.0, 1e-6); /* maximal: normalized to 1 */
+    ck_assert_double_eq_tol(st.max_sum, 0.25, 1e-7);
+    ck_assert_double_eq_tol(st.sink_sum, 0.25, 1e-7);
+    ck_assert_double_eq_tol(st.prompt_sum, 0.5, 1e-7);
+    tf_attn_stats one = {0};
+    const float onehot_sink[4] = {1, 0, 0, 0};
+    attn_stats_add_row(&one, onehot_sink, 4, 1);
+    ck_assert_double_eq_tol(one.entropy_sum, 0.0, 1e-7); /* collapsed */
+    ck_assert_double_eq_tol(one.max_sum, 1.0, 1e-7);
+    ck_assert_double_eq_tol(one.sink_sum, 1.0, 1e-7);
+    /* a single key has no entropy to normalize: counted in n_rows only */
+    tf_attn_stats single = {0};
+    attn_stats_add_row(&single, onehot_sink, 1, 0);
+    ck_assert_int_eq(single.n_rows, 1);
+    ck_assert_int_eq(single.n_entropy_rows, 0);
+    ck_assert_double_eq_tol(single.prompt_sum, 0.0, 1e-7);
+    /* two-way split: H = log 2, normalized by log 3 */
+    tf_attn_stats half = {0};
+    const float two[3] = {0, 0.5f, 0.5f};
+    attn_stats_add_row(&half, two, 3, 3);
+    ck_assert_double_eq_tol(half.entropy_sum, log(2.0) / log(3.0), 1e-6);
+    ck_assert_double_eq_tol(half.prompt_sum, 1.0, 1e-7);
+}
+END_TEST
+
+START_TEST(fast_log_is_accurate) {
+    for (float x = 1e-30f; x < 1e30f; x *= 1.37f)
+        ck_assert_msg(fabs(fm_logf(x) - log((double)x)) < 2e-6 * (1 + fabs(log((double)x))), "log(%g)", x);
+}
+END_TEST
+
 Suite *ops_suite(void) {
     Suite *s = suite_create("ops");
     TCase *tc = tcase_create("core");
@@ -104,6 +139,8 @@ Suite *ops_suite(void) {
     tcase_add_test(tc, softmax_sums_to_one_and_survives_all_minus_inf);
     tcase_add_test(tc, attention_is_causal_and_exact);
     tcase_add_test(tc, grouped_query_heads_share_kv);
+    tcase_add_test(tc, attention_stats_on_hand_built_rows);
+    tcase_add_test(tc, fast_log_is_accurate);
     suite_add_tcase(s, tc);
     return s;
 }
