@@ -32,6 +32,8 @@ UNIT_BIN   := $(BUILD)/run_unit
 TOOLS_BIN  := $(patsubst tools/%.c,$(BUILD)/tools/%,$(TOOLS_SRC))
 
 # Per-file ISA flags: only these files may use wider instructions.
+# Row kernels: -O3 so gcc vectorizes the plain loops (baseline ISA only).
+$(BUILD)/core/ops.o $(BUILD)/core/attention.o: ISA_FLAGS := -O3
 $(BUILD)/core/gemm_avx2.o: ISA_FLAGS := -mavx2 -mfma -mf16c
 $(BUILD)/core/gemm_vnni.o: ISA_FLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx2 -mfma -mf16c
 
@@ -44,7 +46,8 @@ deps:
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(ISA_FLAGS) -MMD -MP -c $< -o $@
+	@echo "  CC  $<"
+	@$(CC) $(ALL_CFLAGS) $(ISA_FLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/libtf.a: $(LIB_OBJ)
 	@rm -f $@
@@ -86,6 +89,7 @@ test: deps
 
 test-run: all $(UNIT_BIN) check-layers
 	$(UNIT_BIN)
+	tests/cli/test_cli.sh $(BIN)
 	@if [ -x tests/e2e/run.sh ]; then tests/e2e/run.sh $(BIN); fi
 
 unit: $(UNIT_BIN)
@@ -106,6 +110,10 @@ install: all
 # Regenerates the committed golden outputs (needs /usr/bin/python3 with torch).
 reference:
 	$(PYTHON) tests/reference/make_reference.py
+
+# Regenerates the committed tiny GPT-2 checkpoints under tests/fixtures/ (numpy only).
+fixtures:
+	$(PYTHON) tests/fixtures/make_fixtures.py
 
 clean:
 	rm -rf $(BUILD)

@@ -1,0 +1,99 @@
+/* DESIGN: plain C loops that gcc vectorizes at -O2 for the baseline x86-64
+ * target. These are cheap next to the matrix products (core/linear.c), so
+ * clarity wins; accumulation is in float except the norms' sums, which use
+ * double to match PyTorch's fp32 results closely on wide rows. */
+#include "core/ops.h"
+
+#include "core/fastmath.h"
+
+#include <math.h>
+
+void ops_layernorm(const float *x, float *y, int n_rows, int n, const float *w, const float *b,
+                   float eps) {
+    for (int r = 0; r < n_rows; r++) {
+        const float *xr = x + (size_t)r * n;
+        float *yr = y + (size_t)r * n;
+        double sum = 0;
+        for (int i = 0; i < n; i++) sum += xr[i];
+        float mean = (float)(sum / n);
+        double var = 0;
+        for (int i = 0; i < n; i++) {
+            float d = xr[i] - mean;
+            var += (double)d * d;
+        }
+        float inv = (float)(1.0 / sqrt(var / n + eps));
+        for (int i = 0; i < n; i++) yr[i] = (xr[i] - mean) * inv * w[i] + (b ? b[i] : 0.0f);
+    }
+}
+
+void ops_rmsnorm(const float *x, float *y, int n_rows, int n, const float *w, float eps) {
+    for (int r = 0; r < n_rows; r++) {
+        const float *xr = x + (size_t)r * n;
+        float *yr = y + (size_t)r * n;
+        double ss = 0;
+        for (int i = 0; i < n; i++) ss += (double)xr[i] * xr[i];
+        float inv = (float)(1.0 / sqrt(ss / n + eps));
+        for (int i = 0; i < n; i++) yr[i] = xr[i] * inv * w[i];
+    }
+}
+
+void ops_gelu_tanh(float *x, size_t n) {
+    /* 0.5·x·(1 + tanh(y)) == x / (1 + e^(-2y)): one vectorizable exp instead of tanhf. */
+    const float k2 = -2.0f * 0.7978845608028654f; /* -2·sqrt(2/pi) */
+    for (size_t i = 0; i < n; i++) {
+        float v = x[i];
+        x[i] = v / (1.0f + fm_expf(k2 * (v + 0.044715f * v * v * v)));
+    }
+}
+
+void ops_gelu_erf(float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.7071067811865476f));
+}
+
+void ops_relu(float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) x[i] = x[i] > 0 ? x[i] : 0.0f;
+}
+
+void ops_silu(float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + fm_expf(-x[i]));
+}
+
+void ops_add(float *y, const float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] += x[i];
+}
+
+void ops_add_row_bias(float *y, const float *b, int n_rows, int n) {
+    for (int r = 0; r < n_rows; r++) ops_add(y + (size_t)r * n, b, (size_t)n);
+}
+
+void ops_softmax(float *x, int n) {
+    float mx = -INFINITY;
+    for (int i = 0; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    if (mx == -INFINITY) {
+        for (int i = 0; i < n; i++) x[i] = 0.0f;
+        return;
+    }
+    float sum = 0;
+    for (int i = 0; i < n; i++) {
+        x[i] = fm_expf(x[i] - mx);
+        sum += x[i];
+    }
+    float inv = 1.0f / sum;
+    for (int i = 0; i < n; i++) x[i] *= inv;
+}
+
+float ops_logsumexp(const float *x, int n) {
+    float mx = -INFINITY;
+    for (int i = 0; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    if (mx == -INFINITY) return mx;
+    double sum = 0;
+    for (int i = 0; i < n; i++) sum += exp((double)x[i] - mx);
+    return mx + (float)log(sum);
+}
+
+int ops_argmax(const float *x, int n) {
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[best]) best = i;
+    return best;
+}

@@ -1,0 +1,34 @@
+/* ops.h: element-wise and row-wise kernels over raw fp32 arrays.
+ *
+ * Every kernel takes explicit sizes; row kernels take (n_rows, n_cols) and
+ * operate in place where the name says so. They know nothing of models.
+ * Thread-safety: pure functions over caller memory.
+ */
+#ifndef TF_CORE_OPS_H
+#define TF_CORE_OPS_H
+
+#include <stddef.h>
+
+/* x: (n_rows, n) -> y: LayerNorm with weight w and bias b (both [n]); y may equal x. */
+void ops_layernorm(const float *x, float *y, int n_rows, int n, const float *w, const float *b,
+                   float eps);
+/* RMS norm: y = x * rsqrt(mean(x^2) + eps) * w. */
+void ops_rmsnorm(const float *x, float *y, int n_rows, int n, const float *w, float eps);
+/* gelu_new / gelu_pytorch_tanh: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), in place. */
+void ops_gelu_tanh(float *x, size_t n);
+/* Exact GELU with erf, in place. */
+void ops_gelu_erf(float *x, size_t n);
+void ops_relu(float *x, size_t n);
+void ops_silu(float *x, size_t n);
+/* y += x */
+void ops_add(float *y, const float *x, size_t n);
+/* y[r][c] += b[c] over n_rows rows */
+void ops_add_row_bias(float *y, const float *b, int n_rows, int n);
+/* In-place softmax of one row; returns nothing; a row of -inf stays finite (all zero). */
+void ops_softmax(float *x, int n);
+/* log(sum(exp(x))) computed stably. */
+float ops_logsumexp(const float *x, int n);
+/* index of the largest value (first one on ties) */
+int ops_argmax(const float *x, int n);
+
+#endif

@@ -1,0 +1,161 @@
+/* DESIGN: the family registry and the generic half of every model: load the
+ * config, pick the family row by model_type/architecture, let it load its
+ * weights from the checkpoint, then close the checkpoint so the mapped file
+ * stops counting against resident memory. model_step validates the batch,
+ * runs the family's forward pass once for all sequences, and samples for
+ * every sequence whose prompt is fully in its cache. */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "models/model_impl.h"
+
+static const tf_family *const families[] = {
+    &tf_family_gpt2,
+};
+
+static const tf_family *family_find(const tf_hf_config *cfg) {
+    const char *type = hfc_str(cfg, "model_type", NULL);
+    const char *arch = hfc_architecture(cfg);
+    for (size_t i = 0; i < sizeof families / sizeof families[0]; i++) {
+        if (type && strcmp(type, families[i]->model_type) == 0) return families[i];
+        if (!type && arch && strcmp(arch, families[i]->architecture) == 0) return families[i];
+    }
+    return NULL;
+}
+
+static void basename_into(char *dst, size_t cap, const char *dir) {
+    size_t n = strlen(dir);
+    while (n > 1 && dir[n - 1] == '/') n--;
+    size_t start = n;
+    while (start > 0 && dir[start - 1] != '/') start--;
+    size_t len = n - start < cap - 1 ? n - start : cap - 1;
+    memcpy(dst, dir + start, len);
+    dst[len] = 0;
+}
+
+int model_load(const char *dir, const tf_model_opts *opts, tf_model **out, tf_err *err) {
+    *out = NULL;
+    tf_model_opts o = opts ? *opts : (tf_model_opts){.use_int8 = 1};
+    tf_hf_config *cfg = NULL;
+    tf_ckpt *ck = NULL;
+    tf_model *m = calloc(1, sizeof *m);
+    if (!m) return err_set(err, TF_ENOMEM, "model");
+    int rc = hfc_load(dir, &cfg, err);
+    if (rc < 0) goto fail;
+    m->family = family_find(cfg);
+    if (!m->family) {
+        const char *type = hfc_str(cfg, "model_type", "(none)");
+        rc = err_set(err, TF_EUNSUPPORTED, "%s/config.json: model_type \"%s\" is not supported (supported: gpt2)",
+                     dir, type);
+        goto fail;
+    }
+    m->wtype = o.use_int8 ? TF_WTYPE_Q8 : TF_WTYPE_F32;
+    strcpy(m->dtype_name, o.use_int8 ? "int8" : "fp32");
+    basename_into(m->name, sizeof m->name, dir);
+    int n_threads = o.n_threads > 0 ? o.n_threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (n_threads < 1) n_threads = 1;
+    if ((rc = pool_new(n_threads, &m->pool, err)) < 0) goto fail;
+    if ((rc = tok_load(dir, &m->tok, err)) < 0) goto fail;
+    if ((rc = ckpt_open(dir, &ck, err)) < 0) goto fail;
+    m->bos_id = m->eos_id = -1;
+    if ((rc = m->family->load(m, cfg, ck, err)) < 0) goto fail;
+    ckpt_close(ck);
+    ck = NULL;
+    hfc_free(cfg);
+    cfg = NULL;
+    if ((rc = decode_ws_init(&m->dws, m->info.vocab_size, err)) < 0) goto fail;
+    m->info.name = m->name;
+    m->info.family = m->family->model_type;
+    m->info.architecture = m->family->architecture;
+    m->info.dtype = m->dtype_name;
+    m->info.tasks = m->family->tasks;
+    m->info.eos_id = m->eos_id;
+    m->info.n_threads = n_threads;
+    *out = m;
+    return 0;
+fail:
+    ckpt_close(ck);
+    hfc_free(cfg);
+    model_free(m);
+    return rc;
+}
+
+void model_free(tf_model *m) {
+    if (!m) return;
+    if (m->family && m->impl) m->family->free_impl(m);
+    tok_free(m->tok);
+    pool_free(m->pool);
+    free(m->logits);
+    free(m->want);
+    decode_ws_close(&m->dws);
+    free(m);
+}
+
+const tf_model_info *model_info(const tf_model *m) { return &m->info; }
+
+int model_tokenize(const tf_model *m, const char *text, size_t len, int32_t **ids, int *n_ids,
+                   tf_err *err) {
+    return tok_encode(m->tok, text, len, ids, n_ids, err);
+}
+
+int model_detokenize(const tf_model *m, const int32_t *ids, int n_ids, char **text, size_t *len,
+                     tf_err *err) {
+    return tok_decode(m->tok, ids, n_ids, text, len, err);
+}
+
+static int ensure_step_scratch(tf_model *m, int n_seqs, tf_err *err) {
+    if (n_seqs <= m->want_cap) return 0;
+    float *logits = realloc(m->logits, sizeof(float) * (size_t)n_seqs * m->info.vocab_size);
+    if (!logits) return err_set(err, TF_ENOMEM, "logits for %d sequences", n_seqs);
+    m->logits = logits;
+    uint8_t *want = realloc(m->want, (size_t)n_seqs);
+    if (!want) return err_set(err, TF_ENOMEM, "step flags");
+    m->want = want;
+    m->want_cap = n_seqs;
+    return 0;
+}
+
+int model_step(tf_model *m, tf_batch *b, tf_err *err) {
+    if (b->n_seqs <= 0) return 0;
+    for (int i = 0; i < b->n_seqs; i++) {
+        tf_seq *s = b->seqs[i];
+        if (!s || s->model != m)
+            return err_set(err, TF_EINVALID, "batch entry %d is not a sequence of this model", i);
+        int max = seq_next_chunk(s, INT_MAX);
+        if (b->n_tokens[i] < 1 || b->n_tokens[i] > max)
+            return err_set(err, TF_EINVALID, "batch entry %d feeds %d tokens; it has %d to feed", i,
+                           b->n_tokens[i], max);
+        for (int j = 0; j < i; j++)
+            if (b->seqs[j] == s)
+                return err_set(err, TF_EINVALID, "batch entry %d repeats entry %d", i, j);
+    }
+    int rc = ensure_step_scratch(m, b->n_seqs, err);
+    if (rc < 0) return rc;
+    for (int i = 0; i < b->n_seqs; i++) {
+        tf_seq *s = b->seqs[i];
+        m->want[i] = s->n_past + b->n_tokens[i] == s->n_tokens;
+    }
+    rc = m->family->forward(m, b->seqs, b->n_tokens, b->n_seqs, m->want, m->logits, err);
+    if (rc < 0) return rc;
+    int row = 0;
+    for (int i = 0; i < b->n_seqs; i++) {
+        if (!m->want[i]) continue;
+        tf_seq *s = b->seqs[i];
+        float *logits = m->logits + (size_t)row++ * m->info.vocab_size;
+        float logprob = 0;
+        int id = decode_pick(&s->sampler, logits, m->info.vocab_size, s->tokens, s->n_tokens,
+                             &s->rng, &m->dws, &logprob);
+        seq_append_token(s, id, logprob);
+    }
+    return 0;
+}
+
+int model_forward_logits(tf_model *m, tf_seq *s, int n_tokens, float *logits, tf_err *err) {
+    if (n_tokens < 1 || n_tokens > s->n_tokens - s->n_past)
+        return err_set(err, TF_EINVALID, "cannot feed %d tokens; %d are pending", n_tokens,
+                       s->n_tokens - s->n_past);
+    const uint8_t want = 1;
+    return m->family->forward(m, &s, &n_tokens, 1, &want, logits, err);
+}

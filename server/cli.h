@@ -1,0 +1,9 @@
+/* cli.h: the one-shot subcommands (generate, tokenize). Each returns the
+ * process exit status; main.c is the only place that exits. */
+#ifndef TF_SERVER_CLI_H
+#define TF_SERVER_CLI_H
+
+int cli_generate(int argc, char **argv);
+int cli_tokenize(int argc, char **argv);
+
+#endif

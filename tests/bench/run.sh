@@ -1,0 +1,65 @@
+#!/bin/sh
+# make bench: GPT-2-small-shaped model (124M parameters, random weights, made here by
+# build/tools/mkgpt2, never committed): prefill tokens/s on a 128-token prompt and decode
+# tokens/s at batch 1 for 128 new tokens, int8 and fp32, 1 and 2 threads, peak RSS.
+# Then the kernel microbenchmark and the HTTP load run when they are built.
+set -eu
+BUILD=${1:-build}
+BIN=$BUILD/transformerd
+MODEL=$BUILD/bench/gpt2-small
+REPS=${BENCH_REPS:-3}
+
+if [ ! -f "$MODEL/model.safetensors" ]; then
+    mkdir -p "$MODEL"
+    if [ -f ../shared/data/hf/gpt2/vocab.json ]; then
+        tok="--tokenizer-from ../shared/data/hf/gpt2"
+    else
+        echo "bench: ../shared absent; using the byte-level test tokenizer" >&2
+        tok="--tokenizer-from tests/fixtures/e2e-gpt2"
+    fi
+    # shellcheck disable=SC2086
+    "$BUILD/tools/mkgpt2" --out "$MODEL" $tok >/dev/null
+fi
+
+# " the" is one token in GPT-2's vocabulary: this prompt is 128 tokens.
+PROMPT="the$(i=1; while [ $i -lt 128 ]; do printf ' the'; i=$((i + 1)); done)"
+
+echo "## GPT-2-small (124M, random weights), prompt 128 tokens, 128 new tokens, best of $REPS"
+echo
+echo "| dtype | threads | prefill tok/s | decode tok/s | peak RSS MB |"
+echo "|---|---|---|---|---|"
+for dtype in int8 fp32; do
+    for threads in 1 2; do
+        best=""
+        r=0
+        while [ $r -lt "$REPS" ]; do
+            "$BIN" generate --model "$MODEL" --prompt "$PROMPT" --max-new-tokens 128 --ignore-eos \
+                --dtype $dtype --threads $threads --json > "$BUILD/bench/out.json"
+            best=$(python3 - "$BUILD/bench/out.json" "$best" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1])); t = d["timings"]
+pre = d["prompt_tokens"] / t["prefill_s"]
+dec = (d["completion_tokens"] - 1) / t["decode_s"]
+rss = d["peak_rss_kb"] / 1024
+if sys.argv[2]:
+    p, q, s = map(float, sys.argv[2].split())
+    pre, dec, rss = max(pre, p), max(dec, q), max(rss, s)
+print(f"{pre:.0f} {dec:.1f} {rss:.0f}")
+PY
+)
+            r=$((r + 1))
+        done
+        # shellcheck disable=SC2086
+        set -- $best
+        echo "| $dtype | $threads | $1 | $2 | $3 |"
+    done
+done
+echo
+if [ -x "$BUILD/tools/bench_gemm" ]; then
+    echo "## int8 / fp32 matrix kernels"
+    "$BUILD/tools/bench_gemm"
+    echo
+fi
+if [ -x tests/bench/load.sh ]; then
+    tests/bench/load.sh "$BIN" "$MODEL"
+fi

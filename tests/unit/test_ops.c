@@ -1,0 +1,146 @@
+#include <check.h>
+#include <math.h>
+
+#include "core/attention.h"
+#include "core/fastmath.h"
+#include "core/ops.h"
+
+START_TEST(fast_exp_is_accurate) {
+    /* 2e-7 relative in theory; 1e-6 leaves room for float rounding of the reduction. */
+    for (float x = -80.0f; x < 80.0f; x += 0.01337f) {
+        double want = exp((double)x);
+        ck_assert_msg(fabs(fm_expf(x) / want - 1.0) < 1e-6, "exp(%g)", x);
+    }
+}
+END_TEST
+
+START_TEST(gelu_tanh_matches_definition) {
+    float x[200];
+    for (int i = 0; i < 200; i++) x[i] = -10.0f + 0.1f * i;
+    float y[200];
+    for (int i = 0; i < 200; i++) y[i] = x[i];
+    ops_gelu_tanh(y, 200);
+    for (int i = 0; i < 200; i++) {
+        double v = x[i];
+        double want = 0.5 * v * (1 + tanh(sqrt(2 / M_PI) * (v + 0.044715 * v * v * v)));
+        ck_assert_msg(fabs(y[i] - want) <= 1e-6 * (1 + fabs(want)), "gelu(%g)=%g want %g", v, y[i],
+                      want);
+    }
+}
+END_TEST
+
+START_TEST(layernorm_normalizes) {
+    float x[2 * 5] = {1, 2, 3, 4, 5, -1, -1, -1, -1, 3};
+    float w[5] = {1, 1, 1, 1, 2}, b[5] = {0, 0, 0, 0, 1};
+    float y[10];
+    ops_layernorm(x, y, 2, 5, w, b, 1e-5f);
+    /* row 0: mean 3, var 2 */
+    double inv = 1 / sqrt(2 + 1e-5);
+    ck_assert_float_eq_tol(y[0], -2 * inv, 1e-6);
+    ck_assert_float_eq_tol(y[4], 2 * inv * 2 + 1, 1e-6);
+    /* row 1: mean -0.2, var 2.56 */
+    double inv1 = 1 / sqrt(2.56 + 1e-5);
+    ck_assert_float_eq_tol(y[5], -0.8 * inv1, 1e-6);
+}
+END_TEST
+
+START_TEST(softmax_sums_to_one_and_survives_all_minus_inf) {
+    float x[4] = {1000, 1001, 999, -INFINITY};
+    ops_softmax(x, 4);
+    ck_assert_float_eq_tol(x[0] + x[1] + x[2] + x[3], 1.0f, 1e-6);
+    ck_assert_float_eq(x[3], 0);
+    float y[2] = {-INFINITY, -INFINITY};
+    ops_softmax(y, 2);
+    ck_assert_float_eq(y[0], 0);
+}
+END_TEST
+
+/* Attention of the last query must equal a hand computation; earlier queries must not
+ * see later keys (causal). */
+START_TEST(attention_is_causal_and_exact) {
+    enum { N = 3, D = 2 };
+    float q[N * D] = {1, 0, 0, 1, 1, 1};
+    float k[N * D] = {1, 0, 0, 1, 1, 1};
+    float v[N * D] = {1, 2, 3, 4, 5, 6};
+    float out[N * D], scores[N];
+    tf_attn_shape s = {.n_head = 1, .n_kv_head = 1, .d_head = D, .scale = 1.0f, .ldq = D,
+                       .ldkv = D, .ldo = D};
+    attn_causal(&s, q, N, k, v, 0, 0, 1, out, scores);
+    /* query 0 sees only key 0 */
+    ck_assert_float_eq_tol(out[0], 1, 1e-6);
+    ck_assert_float_eq_tol(out[1], 2, 1e-6);
+    /* query 2: scores (1, 1, 2) */
+    double e1 = exp(1), e2 = exp(2), z = 2 * e1 + e2;
+    ck_assert_float_eq_tol(out[4], (1 * e1 + 3 * e1 + 5 * e2) / z, 1e-5);
+    ck_assert_float_eq_tol(out[5], (2 * e1 + 4 * e1 + 6 * e2) / z, 1e-5);
+    /* the same last query fed alone with n_past = 2 gives the same result */
+    float out2[D];
+    attn_causal(&s, q + 2 * D, 1, k, v, 2, 0, 1, out2, scores);
+    ck_assert_float_eq_tol(out2[0], out[4], 1e-6);
+    ck_assert_float_eq_tol(out2[1], out[5], 1e-6);
+}
+END_TEST
+
+START_TEST(grouped_query_heads_share_kv) {
+    /* 2 query heads, 1 kv head of width 1 */
+    float q[2] = {1, -1}, k[2] = {1, 2}, v[2] = {10, 20};
+    float out[2], scores[2];
+    tf_attn_shape s = {.n_head = 2, .n_kv_head = 1, .d_head = 1, .scale = 1.0f, .ldq = 2,
+                       .ldkv = 1, .ldo = 2};
+    attn_causal(&s, q, 1, k, v, 1, 0, 2, out, scores);
+    double p1 = exp(2) / (exp(1) + exp(2));
+    ck_assert_float_eq_tol(out[0], 10 * (1 - p1) + 20 * p1, 1e-4);
+    double p2 = exp(-2) / (exp(-1) + exp(-2));
+    ck_assert_float_eq_tol(out[1], 10 * (1 - p2) + 20 * p2, 1e-4);
+}
+END_TEST
+
+START_TEST(attention_stats_on_hand_built_rows) {
+    tf_attn_stats st = {0};
+    const float uniform[4] = {0.25f, 0.25f, 0.25f, 0.25f};
+    attn_stats_add_row(&st, uniform, 4, 2);
+    ck_assert_double_eq_tol(st.entropy_sum, 1.0, 1e-6); /* maximal: normalized to 1 */
+    ck_assert_double_eq_tol(st.max_sum, 0.25, 1e-7);
+    ck_assert_double_eq_tol(st.sink_sum, 0.25, 1e-7);
+    ck_assert_double_eq_tol(st.prompt_sum, 0.5, 1e-7);
+    tf_attn_stats one = {0};
+    const float onehot_sink[4] = {1, 0, 0, 0};
+    attn_stats_add_row(&one, onehot_sink, 4, 1);
+    ck_assert_double_eq_tol(one.entropy_sum, 0.0, 1e-7); /* collapsed */
+    ck_assert_double_eq_tol(one.max_sum, 1.0, 1e-7);
+    ck_assert_double_eq_tol(one.sink_sum, 1.0, 1e-7);
+    /* a single key has no entropy to normalize: counted in n_rows only */
+    tf_attn_stats single = {0};
+    attn_stats_add_row(&single, onehot_sink, 1, 0);
+    ck_assert_int_eq(single.n_rows, 1);
+    ck_assert_int_eq(single.n_entropy_rows, 0);
+    ck_assert_double_eq_tol(single.prompt_sum, 0.0, 1e-7);
+    /* two-way split: H = log 2, normalized by log 3 */
+    tf_attn_stats half = {0};
+    const float two[3] = {0, 0.5f, 0.5f};
+    attn_stats_add_row(&half, two, 3, 3);
+    ck_assert_double_eq_tol(half.entropy_sum, log(2.0) / log(3.0), 1e-6);
+    ck_assert_double_eq_tol(half.prompt_sum, 1.0, 1e-7);
+}
+END_TEST
+
+START_TEST(fast_log_is_accurate) {
+    for (float x = 1e-30f; x < 1e30f; x *= 1.37f)
+        ck_assert_msg(fabs(fm_logf(x) - log((double)x)) < 2e-6 * (1 + fabs(log((double)x))), "log(%g)", x);
+}
+END_TEST
+
+Suite *ops_suite(void) {
+    Suite *s = suite_create("ops");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, fast_exp_is_accurate);
+    tcase_add_test(tc, gelu_tanh_matches_definition);
+    tcase_add_test(tc, layernorm_normalizes);
+    tcase_add_test(tc, softmax_sums_to_one_and_survives_all_minus_inf);
+    tcase_add_test(tc, attention_is_causal_and_exact);
+    tcase_add_test(tc, grouped_query_heads_share_kv);
+    tcase_add_test(tc, attention_stats_on_hand_built_rows);
+    tcase_add_test(tc, fast_log_is_accurate);
+    suite_add_tcase(s, tc);
+    return s;
+}
