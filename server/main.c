@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "server/cli.h"
+#include "server/serve.h"
 
 typedef struct subcommand {
     const char *name;
@@ -14,6 +15,7 @@ typedef struct subcommand {
 static const subcommand subcommands[] = {
     {"generate", cli_generate, "continue a prompt with a decoder-only model (GPT-2)"},
     {"tokenize", cli_tokenize, "print the token ids a model receives for a text"},
+    {"serve", serve_main, "run the HTTP daemon (continuous batching; see README \"Serving\")"},
 };
 
 static void usage(FILE *f) {

@@ -141,19 +141,30 @@ class Daemon:
         self.proc.send_signal(sig)
 
     def wait(self, timeout=60):
-        return self.proc.wait(timeout)
+        rc = self.proc.wait(timeout)
+        self._close()
+        return rc
+
+    def _close(self):
+        self._reader.join(5)
+        if self.proc.stderr and not self._reader.is_alive():
+            self.proc.stderr.close()
 
     def kill(self):
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        self._close()
 
     def stop(self, timeout=30):
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                return self.proc.wait(timeout)
+                rc = self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.kill()
                 raise
+            self._close()
+            return rc
+        self._close()
         return self.proc.returncode
