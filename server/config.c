@@ -350,10 +350,16 @@ int cfg_load(tf_config *c, int argc, char **argv, char **env, char *msg, size_t 
         if (options[i].def && set_option(c, &st, LEVEL_DEFAULT, &options[i], options[i].def, msg, msg_len) < 0)
             return -1;
     for (int i = 0; i < argc; i++)
+    {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             cfg_write_help(stdout);
             return 1;
         }
+        if (!strcmp(argv[i], "--print-config-example")) {
+            cfg_write_example(stdout);
+            return 1;
+        }
+    }
     const char *file = argv_config(argc, argv);
     if (file && load_file(c, &st, file, msg, msg_len) < 0) return -1;
     if (load_env(c, &st, env, msg, msg_len) < 0) return -1;
@@ -388,7 +394,8 @@ void cfg_write_help(FILE *f) {
     fputs("usage: transformerd serve [--listen HOST:PORT] [--model TASK=DIR]... [--dtype int8|fp32]\n"
           "                          [--config FILE] [--api-key-file FILE] [--OPTION VALUE]...\n\n"
           "Options (also `name = value` in the config file, or TRANSFORMERD_NAME in the environment;\n"
-          "flags override the environment, which overrides the file):\n",
+          "flags override the environment, which overrides the file;\n"
+          "--print-config-example writes deploy/transformerd.conf.example):\n",
           f);
     for (size_t i = 0; i < N_OPTIONS; i++) {
         const cfg_option *o = &options[i];
@@ -412,7 +419,7 @@ void cfg_write_example(FILE *f) {
         fprintf(f, "# %s", o->help);
         if (o->type == OPT_INT) fprintf(f, " [%ld..%ld %s]", o->min, o->max, o->unit ? o->unit : "");
         fputc('\n', f);
-        if (o->type == OPT_MODEL) fprintf(f, "#model = generate=/usr/local/share/transformerd/models/gpt2\n\n");
+        if (o->type == OPT_MODEL) fprintf(f, "model = generate=/usr/local/share/transformerd/models/gpt2\n\n");
         else fprintf(f, "#%s = %s\n\n", o->name, o->def ? o->def : "");
     }
 }

@@ -52,8 +52,9 @@ typedef struct tf_config {
 } tf_config;
 
 /* Fills c from defaults, file, env (NULL-terminated "K=V" array, may be NULL) and the
- * argc flags in argv (no program or subcommand name: what follows `serve`). Returns 0, 1 if --help was asked
- * (help already printed to stdout), or -1 with msg filled. cfg_close must be called
+ * argc flags in argv (no program or subcommand name: what follows `serve`). Returns 0,
+ * 1 if --help or --print-config-example was asked (already printed to stdout), or -1
+ * with msg filled. cfg_close must be called
  * in every case. */
 int cfg_load(tf_config *c, int argc, char **argv, char **env, char *msg, size_t msg_len);
 void cfg_close(tf_config *c);

@@ -500,6 +500,27 @@ class Lifecycle(unittest.TestCase):
         self.assertIn(b"--max-batched-tokens", r.stdout)
 
 
+class Deploy(unittest.TestCase):
+    def test_systemd_unit_verifies(self):
+        tool = subprocess.run(["sh", "-c", "command -v systemd-analyze"], capture_output=True).stdout.strip()
+        if not tool:
+            self.skipTest("systemd-analyze not installed")
+        with open(os.path.join(harness.ROOT, "systemd", "transformerd.service")) as f:
+            unit = f.read()
+        self.assertIn("DynamicUser=yes", unit)
+        for key in ("NoNewPrivileges=yes", "ProtectSystem=strict", "PrivateTmp=yes", "RestrictAddressFamilies=",
+                    "SystemCallFilter=", "Restart=on-failure", "KillSignal=SIGTERM"):
+            self.assertIn(key, unit)
+        # verify checks that ExecStart exists: point it at the binary under test.
+        tmp = tempfile.mkdtemp()
+        path = os.path.join(tmp, "transformerd.service")
+        with open(path, "w") as f:
+            f.write(unit.replace("/usr/local/bin/transformerd", BIN))
+        r = subprocess.run([tool, "verify", path], capture_output=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(r.stderr.strip(), b"", r.stderr)
+
+
 class MatchesCli(unittest.TestCase):
     def test_outputs_equal_cli_for_same_seed(self):
         cases = [("The meaning of life is", 20, 0.0, 0, []), ("Once upon a time", 16, 0.9, 42, []),

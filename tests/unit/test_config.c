@@ -138,6 +138,22 @@ START_TEST(example_file_round_trips) {
 }
 END_TEST
 
+/* deploy/transformerd.conf.example is generated from the table; it must not drift. */
+START_TEST(deploy_example_is_current) {
+    FILE *f = fopen("deploy/transformerd.conf.example", "r");
+    ck_assert_msg(f != NULL, "run from the repository root");
+    char committed[16384], generated[16384];
+    size_t n = fread(committed, 1, sizeof committed - 1, f);
+    fclose(f);
+    committed[n] = 0;
+    FILE *m = fmemopen(generated, sizeof generated, "w");
+    cfg_write_example(m);
+    fclose(m);
+    ck_assert_msg(strcmp(committed, generated) == 0,
+                  "regenerate: build/transformerd serve --print-config-example > deploy/transformerd.conf.example");
+}
+END_TEST
+
 Suite *config_suite(void) {
     Suite *s = suite_create("config");
     TCase *tc = tcase_create("core");
@@ -146,6 +162,7 @@ Suite *config_suite(void) {
     tcase_add_test(tc, file_then_env_then_flags);
     tcase_add_test(tc, env_model_list_and_duplicates);
     tcase_add_test(tc, example_file_round_trips);
+    tcase_add_test(tc, deploy_example_is_current);
     suite_add_tcase(s, tc);
     TCase *tl = tcase_create("limits");
     tcase_add_test(tl, bad_values_name_the_option);
