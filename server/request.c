@@ -76,6 +76,8 @@ static int parse_stop(tf_gen_request *r, const char *name, json_t *v, int allow_
         size_t l = json_string_length(s);
         if (l == 0 || l > STOP_MAX_BYTES)
             return herr_set(e, HERR_OUT_OF_RANGE, "%s[%zu] must be 1 to %d bytes long", name, i, STOP_MAX_BYTES);
+        if (memchr(json_string_value(s), 0, l)) /* the engine takes C strings */
+            return herr_set(e, HERR_OUT_OF_RANGE, "%s[%zu] must not contain U+0000", name, i);
         char *copy = malloc(l + 1);
         if (!copy) return herr_set(e, HERR_INTERNAL, "out of memory");
         memcpy(copy, json_string_value(s), l + 1);
@@ -160,7 +162,7 @@ int req_parse(tf_req_api api, const char *body, size_t len, const tf_req_limits 
     gen_params_default(&r->params);
     if (api == REQ_COMPLETIONS) r->params.temperature = 1.0f; /* OpenAI's default */
     json_error_t jerr;
-    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
     if (!root)
         return herr_set(e, HERR_INVALID_JSON, "malformed JSON at line %d, column %d: %s", jerr.line, jerr.column,
                         jerr.text);
