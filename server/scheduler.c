@@ -318,6 +318,7 @@ void sched_cancel(tf_sched *s, tf_job *j) {
 void sched_drain(tf_sched *s, uint64_t deadline_ns) {
     s->draining = 1;
     s->drain_deadline_ns = deadline_ns;
+    on_tick(&s->timer); /* a deadline already past applies now, not at the next tick */
 }
 
 int sched_idle(const tf_sched *s) { return !s->in_flight && s->queue.n == 0 && s->running.n == 0; }
