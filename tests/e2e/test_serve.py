@@ -179,6 +179,27 @@ class Routes(unittest.TestCase):
             print("  (promtool not installed: checked with tests/e2e/promtext.py only)", file=sys.stderr)
 
 
+class ExpositionChecker(unittest.TestCase):
+    """The fallback for promtool must itself catch what promtool catches."""
+
+    def test_checker_rejects_broken_output(self):
+        good = ("# HELP transformerd_x_total X.\n# TYPE transformerd_x_total counter\ntransformerd_x_total 1\n"
+                "# HELP transformerd_h_seconds H.\n# TYPE transformerd_h_seconds histogram\n"
+                'transformerd_h_seconds_bucket{le="1"} 1\ntransformerd_h_seconds_bucket{le="+Inf"} 2\n'
+                "transformerd_h_seconds_sum 3\ntransformerd_h_seconds_count 2\n")
+        self.assertEqual(promtext.check(good, "transformerd_"), [])
+        bad = [good.replace("_x_total", "_x"),                                   # counter without _total
+               good.replace('le="+Inf"} 2', 'le="+Inf"} 0'),                     # not cumulative
+               good.replace("_count 2", "_count 5"),                             # count != +Inf
+               good.replace("# HELP transformerd_x_total X.\n", ""),            # no HELP
+               good + "transformerd_x_total 2\n",                               # duplicate, wrong place
+               good.replace("transformerd_x_total 1", "transformerd_x_total one"),
+               good.replace("transformerd_", "other_"),                          # prefix
+               good.replace('{le="1"}', '{le="1",}x')]
+        for b in bad:
+            self.assertNotEqual(promtext.check(b, "transformerd_"), [], b)
+
+
 class Errors(unittest.TestCase):
     def err(self, method, path, body, status, etype, field=None, headers=None, daemon=None):
         d = daemon or D
