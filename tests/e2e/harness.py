@@ -17,6 +17,21 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 MODEL_DIR = os.path.join(ROOT, "tests", "fixtures", "e2e-gpt2")
 
 
+def slow_model(binary):
+    """A bigger random GPT-2 (6 layers, n_embd 512, byte vocabulary; about 1 s for 120
+    tokens) so lifecycle tests have work genuinely in flight. Made by the build's
+    tools/mkgpt2 next to the binary, into BUILD/e2e/, never committed."""
+    build = os.path.dirname(os.path.abspath(binary))
+    out = os.path.join(build, "e2e", "slow-gpt2")
+    if not os.path.exists(os.path.join(out, "model.safetensors")):
+        tool = os.path.join(build, "tools", "mkgpt2")
+        os.makedirs(out, exist_ok=True)
+        subprocess.run([tool, "--out", out, "--n-layer", "6", "--n-embd", "512", "--n-head", "8",
+                        "--n-positions", "512", "--vocab", "257", "--tokenizer-from", MODEL_DIR],
+                       check=True, stdout=subprocess.DEVNULL)
+    return out
+
+
 class Daemon:
     def __init__(self, binary, *args, env=None, start_timeout=30):
         self.binary = binary

@@ -364,7 +364,8 @@ class Cancellation(unittest.TestCase):
         return False
 
     def test_disconnect_cancels_stream_and_plain(self):
-        d = harness.Daemon(BIN, "--model", "generate=" + MODEL)
+        # The slower model: 250 tokens take well over the 20 ms before the client hangs up.
+        d = harness.Daemon(BIN, "--model", "generate=" + harness.slow_model(BIN))
         try:
             before = d.metric("transformerd_cancelled_requests_total", {"reason": "client_disconnect"})
             # Streaming: read two events, then hang up.
@@ -401,7 +402,8 @@ class Cancellation(unittest.TestCase):
 
 class Lifecycle(unittest.TestCase):
     def test_sigterm_drains_in_flight_work(self):
-        d = harness.Daemon(BIN, "--model", "generate=" + MODEL, "--max-batch", "4", "--drain-timeout-ms", "30000")
+        d = harness.Daemon(BIN, "--model", "generate=" + harness.slow_model(BIN), "--max-batch", "4",
+                           "--drain-timeout-ms", "30000")
         results = []
         lock = threading.Lock()
 
@@ -422,10 +424,13 @@ class Lifecycle(unittest.TestCase):
         threads = [threading.Thread(target=client, args=(i, i % 3 == 0)) for i in range(10)]
         for t in threads:
             t.start()
-        # Wait until work is admitted and queued, then ask for shutdown.
+        # Wait until all ten are admitted (four running, six queued), then ask for shutdown.
         deadline = time.time() + 10
-        while d.metric("transformerd_running_sequences") < 4 and time.time() < deadline:
+        while time.time() < deadline and (d.metric("transformerd_running_sequences") +
+                                          d.metric("transformerd_queue_depth_requests")) < 10:
             time.sleep(0.01)
+        self.assertEqual(d.metric("transformerd_running_sequences"), 4)
+        self.assertEqual(d.metric("transformerd_queue_depth_requests"), 6)
         d.signal(signal.SIGTERM)
         time.sleep(0.05)
         try:
@@ -449,7 +454,8 @@ class Lifecycle(unittest.TestCase):
         self.assertIn("drained; stopping", d.log())
 
     def test_drain_deadline_fails_leftovers_and_exits_0(self):
-        d = harness.Daemon(BIN, "--model", "generate=" + MODEL, "--max-batch", "1", "--drain-timeout-ms", "300")
+        d = harness.Daemon(BIN, "--model", "generate=" + harness.slow_model(BIN), "--max-batch", "1",
+                           "--drain-timeout-ms", "100")
         out = []
 
         def client():
@@ -457,14 +463,19 @@ class Lifecycle(unittest.TestCase):
         ts = [threading.Thread(target=client) for _ in range(3)]
         for t in ts:
             t.start()
-        while d.metric("transformerd_running_sequences") < 1:
+        deadline = time.time() + 10
+        while time.time() < deadline and (d.metric("transformerd_running_sequences") +
+                                          d.metric("transformerd_queue_depth_requests")) < 3:
             time.sleep(0.01)
         d.signal(signal.SIGINT)
         for t in ts:
             t.join()
         self.assertEqual(d.wait(30), 0)
+        # max_batch 1: the running request may just make it, but the two queued ones need
+        # 255 tokens each (>= 1 ms per token on this model), far more than the deadline.
         self.assertEqual(len(out), 3)
         self.assertTrue(all(s in (200, 503) for s in out), out)
+        self.assertGreaterEqual(out.count(503), 2, d.log())
 
     def test_sighup_reopens_log_and_config_sources(self):
         tmp = tempfile.mkdtemp()
