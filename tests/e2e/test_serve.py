@@ -271,6 +271,35 @@ class Errors(unittest.TestCase):
         gen({"prompt": "still fine", "max_new_tokens": 2})
 
 
+class Fuzz(unittest.TestCase):
+    def test_mutated_bodies_get_documented_answers(self):
+        """Deterministic byte and value mutations of valid requests: every answer is a
+        documented status with a schema-valid body, and the daemon keeps serving."""
+        import random
+        rng = random.Random(1234)
+        seeds = [json.dumps({"prompt": "fuzz me", "max_new_tokens": 4, "temperature": 0.5, "top_k": 3,
+                             "top_p": 0.9, "seed": 1, "repetition_penalty": 1.1, "stop": ["zz"]}),
+                 json.dumps({"prompt": "hi", "max_tokens": 3, "stop": "q", "model": None})]
+        values = [None, True, -1, 0, 1e308, -1e308, 2 ** 63, "", "\u0000", [], {}, [[]], "x" * 300, 0.5]
+        for i in range(150):
+            path = "/v1/generate" if i % 2 == 0 else "/v1/completions"
+            body = seeds[i % 2]
+            if i % 3 == 0:
+                b = bytearray(body.encode())
+                for _ in range(rng.randint(1, 4)):
+                    b[rng.randrange(len(b))] = rng.randrange(256)
+                data = bytes(b)
+            else:
+                obj = json.loads(body)
+                key = rng.choice(list(obj) + ["extra"])
+                obj[key] = rng.choice(values)
+                data = json.dumps(obj).encode()
+            st, h, js = D.request("POST", path, data, timeout=30)
+            self.assertIn(st, (200, 400, 404, 422), (data, st, js))
+            checked("post", path, st, h, js)
+        self.assertEqual(D.get("/health")[0], 200)
+
+
 class Auth(unittest.TestCase):
     def test_api_keys(self):
         with tempfile.NamedTemporaryFile("w", suffix=".keys", delete=False) as f:
