@@ -40,6 +40,8 @@ typedef struct fixture {
     tf_sched *s;
 } fixture;
 
+static int fx_queue_wait_ms = 60000, fx_request_timeout_ms = 0;
+
 static void fx_open(fixture *f, int max_batch, int max_tokens, int chunk, int max_queue) {
     tf_err err = {0};
     tf_model_opts o = {.use_int8 = 1, .n_threads = 1};
@@ -47,7 +49,8 @@ static void fx_open(fixture *f, int max_batch, int max_tokens, int chunk, int ma
     ck_assert_int_eq(met_new(&f->met), 0);
     uv_loop_init(&f->loop);
     tf_sched_opts so = {.max_batch = max_batch, .max_batched_tokens = max_tokens, .prefill_chunk = chunk,
-                        .max_queue = max_queue, .max_queue_wait_ms = 60000, .request_timeout_ms = 0};
+                        .max_queue = max_queue, .max_queue_wait_ms = fx_queue_wait_ms,
+                        .request_timeout_ms = fx_request_timeout_ms};
     ck_assert_int_eq(sched_new(&f->loop, f->model, &so, f->met, &f->s, &err), 0);
 }
 
@@ -183,6 +186,46 @@ START_TEST(queue_full_cancel_and_drain) {
 }
 END_TEST
 
+/* The 100 ms tick enforces both limits (sched_drain runs the same checks at once). */
+START_TEST(queue_wait_and_request_deadline) {
+    fixture f;
+    fx_queue_wait_ms = 1;
+    fx_request_timeout_ms = 0;
+    fx_open(&f, 1, 512, 256, 8);
+    result r[3];
+    memset(r, 0, sizeof r);
+    tf_http_error e;
+    tf_job *a = make_job(&f, "{\"prompt\":\"q\",\"max_new_tokens\":200}", &r[0]);
+    tf_job *b = make_job(&f, "{\"prompt\":\"q\",\"max_new_tokens\":200}", &r[1]);
+    ck_assert_int_eq(sched_submit(f.s, a, &e), 0);
+    ck_assert_int_eq(sched_submit(f.s, b, &e), 0);
+    ck_assert_int_eq(sched_queue_depth(f.s), 1); /* b waits behind a (max_batch 1) */
+    /* a's step is in flight (the loop has not run), so b is still queued. sched_drain
+     * runs the tick's checks at once, deterministically, instead of waiting 100 ms. */
+    uv_sleep(5);
+    sched_drain(f.s, job_now_ns() + 60000000000ull);
+    ck_assert_int_eq(r[1].done, 1);
+    ck_assert(r[1].failed == 1 && r[1].kind == HERR_QUEUE_TIMEOUT);
+    run_until_done(&f, &r[0], 1);
+    job_unref(a);
+    job_unref(b);
+    fx_close(&f);
+
+    fx_queue_wait_ms = 60000;
+    fx_request_timeout_ms = 1;
+    fx_open(&f, 1, 512, 256, 8);
+    tf_job *c = make_job(&f, "{\"prompt\":\"q\",\"max_new_tokens\":200}", &r[2]);
+    ck_assert_int_eq(sched_submit(f.s, c, &e), 0);
+    uv_sleep(5);
+    sched_drain(f.s, job_now_ns() + 60000000000ull); /* runs the deadline checks now */
+    run_until_done(&f, &r[2], 1);
+    ck_assert(r[2].failed == 1 && r[2].kind == HERR_TIMEOUT);
+    job_unref(c);
+    fx_close(&f);
+    fx_request_timeout_ms = 0;
+}
+END_TEST
+
 Suite *scheduler_suite(void) {
     Suite *s = suite_create("scheduler");
     TCase *tc = tcase_create("core");
@@ -192,6 +235,7 @@ Suite *scheduler_suite(void) {
     TCase *tl = tcase_create("limits");
     tcase_set_timeout(tl, 60);
     tcase_add_test(tl, queue_full_cancel_and_drain);
+    tcase_add_test(tl, queue_wait_and_request_deadline);
     suite_add_tcase(s, tl);
     return s;
 }
