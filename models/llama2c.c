@@ -371,6 +371,8 @@ int model_convert_llama2c(const char *checkpoint, const char *tokenizer, const c
         goto done;
     }
     const int vocab = shared ? h.vocab_size : -h.vocab_size;
+    /* The tokenizer first: a bad tok*.bin is the likeliest mistake, caught before the rest. */
+    if ((rc = write_tokenizer(tokenizer, vocab, out_dir, err)) < 0) goto done;
     /* The constants llama2.c's run.c hard-codes: RMS eps 1e-5, RoPE base 10000; BOS 1, EOS 2. */
     json_t *cfg = json_pack(
         "{s:[s], s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:f, s:s, s:b, s:i, s:i, s:s, s:b, s:b}",
@@ -390,7 +392,6 @@ int model_convert_llama2c(const char *checkpoint, const char *tokenizer, const c
                                    "legacy", 1, "model_max_length", h.seq_len),
                          out_dir, "tokenizer_config.json", err)) < 0)
         goto done;
-    if ((rc = write_tokenizer(tokenizer, vocab, out_dir, err)) < 0) goto done;
     rc = write_weights(&h, (const float *)((const char *)map + HDR_INTS * 4), shared, out_dir, err);
 done:
     munmap(map, (size_t)st.st_size);
