@@ -132,6 +132,21 @@ static int read_config(llama *g, const tf_hf_config *cfg, int *attn_bias, int *m
     return 0;
 }
 
+/* A special token id; newer configs may give a list ("eos_token_id": [128001, 128009]),
+ * of which the first is used: a sequence stops on one EOS id. */
+static int token_id(const tf_hf_config *cfg, const char *key, int dflt, int n_vocab, int *out,
+                    tf_err *err) {
+    json_t *v = json_object_get(hfc_json(cfg), key);
+    if (!json_is_array(v)) return hfc_int(cfg, key, dflt, -1, n_vocab - 1, out, err);
+    json_t *first = json_array_get(v, 0);
+    json_int_t id = json_is_integer(first) ? json_integer_value(first) : -2;
+    if (id < -1 || id >= n_vocab)
+        return err_set(err, TF_ERANGE, "%s: %s must be an integer (or a list of them) in [-1, %d]",
+                       hfc_path(cfg), key, n_vocab - 1);
+    *out = (int)id;
+    return 0;
+}
+
 static void llama_free(tf_model *m) {
     llama *g = m->impl;
     if (!g) return;
@@ -232,9 +247,8 @@ static int llama_load(tf_model *m, const tf_hf_config *cfg, tf_ckpt *ck, tf_err 
     m->kv_dim = g->kv_dim;
 
     /* LlamaConfig defaults: bos 1, eos 2. */
-    if ((rc = hfc_int(cfg, "bos_token_id", 1, -1, g->n_vocab - 1, &m->bos_id, err)) < 0) return rc;
-    if ((rc = hfc_int(cfg, "eos_token_id", 2, -1, g->n_vocab - 1, &m->eos_id, err)) < 0) return rc;
-    return 0;
+    if ((rc = token_id(cfg, "bos_token_id", 1, g->n_vocab, &m->bos_id, err)) < 0) return rc;
+    return token_id(cfg, "eos_token_id", 2, g->n_vocab, &m->eos_id, err);
 }
 
 /* ---- forward ---------------------------------------------------------------------------- */

@@ -15,8 +15,8 @@
  *     and needs merges. Every split of a piece into two pieces is a merge, ranked by
  *     the merged piece's score (best first), which is exactly llama2.c's encode rule
  *     "merge the adjacent pair whose concatenation scores best, leftmost on ties"
- *     (pieces have distinct scores; only splits of one piece can tie, and those never
- *     overlap in a word's symbols... except in the case noted at build_merges).
+ *     (pieces have distinct scores, so only splits of one piece tie; see build_merges
+ *     for the one overlapping case where the two rules could differ).
  */
 #include <errno.h>
 #include <fcntl.h>

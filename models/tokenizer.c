@@ -505,7 +505,10 @@ int tok_load(const char *dir, tf_tokenizer **out, tf_err *err) {
     else if (snprintf(path, sizeof path, "%s/vocab.json", dir), access(path, F_OK) == 0)
         rc = load_slow(t, dir, err);
     else
-        rc = err_set(err, TF_ENOTFOUND, "%s: no tokenizer.json nor vocab.json + merges.txt", dir);
+        rc = err_set(err, TF_ENOTFOUND, "%s: no tokenizer.json nor vocab.json + merges.txt%s", dir,
+                     (snprintf(path, sizeof path, "%s/tokenizer.model", dir), access(path, F_OK) == 0)
+                         ? " (tokenizer.model alone, the SentencePiece protobuf, is not supported)"
+                         : "");
     if (rc == 0 && t->spm) rc = spm_config(t, dir, err);
     if (rc < 0) goto fail;
     qsort(t->added, (size_t)t->n_added, sizeof *t->added, cmp_added);

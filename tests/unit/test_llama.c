@@ -432,6 +432,44 @@ START_TEST(load_refuses_bad_configs) {
     ck_assert_int_eq(load_with_config("intermediate_size", "64", &err), TF_EFORMAT); /* shape */
     ck_assert_int_eq(load_with_config("tie_word_embeddings", "true", &err), 0);
     ck_assert_int_eq(load_with_config("num_key_value_heads", "4", &err), TF_EFORMAT); /* k_proj */
+    ck_assert_int_eq(load_with_config("eos_token_id", "[2, 1]", &err), 0);
+    ck_assert_int_eq(load_with_config("eos_token_id", "[\"x\"]", &err), TF_ERANGE);
+    ck_assert_int_eq(load_with_config("eos_token_id", "4000", &err), TF_ERANGE);
+}
+END_TEST
+
+/* The fixture's tokenizer.json with one top-level field replaced (raw JSON). */
+static int tok_load_with(const char *key, const char *value, tf_err *err) {
+    char dir[] = "/tmp/tf_llama_tok_XXXXXX", path[160], src[256];
+    ck_assert(mkdtemp(dir) != NULL);
+    snprintf(src, sizeof src, "%s/tokenizer.json", tiny_dir());
+    json_t *t = json_load_file(src, 0, NULL);
+    ck_assert(t != NULL);
+    json_object_set_new(t, key, json_loads(value, JSON_DECODE_ANY, NULL));
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    ck_assert_int_eq(json_dump_file(t, path, 0), 0);
+    json_decref(t);
+    tf_tokenizer *tok = NULL;
+    int rc = tok_load(dir, &tok, err);
+    tok_free(tok);
+    unlink(path);
+    rmdir(dir);
+    return rc;
+}
+
+START_TEST(tokenizer_refuses_unsupported_pipelines) {
+    tf_err err = {0};
+    ck_assert_int_eq(tok_load_with("normalizer", "{\"type\": \"Sequence\", \"normalizers\": ["
+                                   "{\"type\": \"Prepend\", \"prepend\": \"\u2581\"}, {\"type\": \"NFKC\"}]}", &err),
+                     TF_EUNSUPPORTED);
+    ck_assert_msg(strstr(err.msg, "NFKC") != NULL, "%s", err.msg);
+    ck_assert_int_eq(tok_load_with("decoder", "{\"type\": \"Strip\", \"content\": \" \", \"start\": 2, "
+                                   "\"stop\": 0}", &err), TF_EUNSUPPORTED);
+    ck_assert_int_eq(tok_load_with("post_processor", "{\"type\": \"RobertaProcessing\"}", &err),
+                     TF_EUNSUPPORTED);
+    ck_assert_int_eq(tok_load_with("pre_tokenizer", "{\"type\": \"Metaspace\", \"replacement\": \"_\"}", &err),
+                     TF_EUNSUPPORTED);
+    ck_assert_int_eq(tok_load_with("decoder", "null", &err), 0);
 }
 END_TEST
 
@@ -456,6 +494,7 @@ Suite *llama_suite(void) {
     tcase_add_unchecked_fixture(lim, load_golden, free_golden);
     tcase_add_test(lim, convert_refuses_bad_checkpoints);
     tcase_add_test(lim, load_refuses_bad_configs);
+    tcase_add_test(lim, tokenizer_refuses_unsupported_pipelines);
     suite_add_tcase(s, lim);
     return s;
 }
