@@ -58,6 +58,22 @@ void ops_silu(float *x, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + fm_expf(-x[i]));
 }
 
+void ops_rope_rotate_half(float *x, int n_heads, int d_head, const float *cs, const float *sn) {
+    const int half = d_head / 2;
+    for (int h = 0; h < n_heads; h++) {
+        float *x1 = x + (size_t)h * d_head, *x2 = x1 + half;
+        for (int j = 0; j < half; j++) {
+            const float a = x1[j], b = x2[j];
+            x1[j] = a * cs[j] - b * sn[j];
+            x2[j] = b * cs[j] + a * sn[j];
+        }
+    }
+}
+
+void ops_swiglu(const float *gate, const float *up, float *y, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] = gate[i] / (1.0f + fm_expf(-gate[i])) * up[i];
+}
+
 void ops_add(float *y, const float *x, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] += x[i];
 }

@@ -146,4 +146,13 @@ typedef struct tf_batch {
 
 int model_step(tf_model *m, tf_batch *b, tf_err *err);
 
+/* ---- conversion ------------------------------------------------------------------------ */
+
+/* A llama2.c checkpoint (legacy .bin: 7 int32 header, fp32 weights) and its tok*.bin
+ * tokenizer into a Hugging Face LlamaForCausalLM directory out_dir (created if absent):
+ * config.json, model.safetensors, tokenizer.json, tokenizer_config.json,
+ * generation_config.json. models/llama2c.c. */
+int model_convert_llama2c(const char *checkpoint, const char *tokenizer, const char *out_dir,
+                          tf_err *err);
+
 #endif

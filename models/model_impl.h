@@ -88,5 +88,6 @@ int model_forward_logits(tf_model *m, tf_seq *s, int n_tokens, float *logits, tf
 void seq_append_token(tf_seq *s, int32_t id, float logprob);
 
 extern const tf_family tf_family_gpt2;
+extern const tf_family tf_family_llama;
 
 #endif
