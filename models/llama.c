@@ -245,6 +245,7 @@ static int llama_load(tf_model *m, const tf_hf_config *cfg, tf_ckpt *ck, tf_err 
     m->info.vocab_size = g->n_vocab;
     m->kv_n_layer = g->n_layer;
     m->kv_dim = g->kv_dim;
+    m->attn_n_head = g->n_head;
 
     /* LlamaConfig defaults: bos 1, eos 2. */
     if ((rc = token_id(cfg, "bos_token_id", 1, g->n_vocab, &m->bos_id, err)) < 0) return rc;
@@ -295,7 +296,12 @@ static void attn_worker(void *ctx, int ith, int nth) {
         const int si = item / g->n_head, h = item % g->n_head;
         tf_seq *s = j->seqs[si];
         const int row = g->row_of_seq[si];
-        attn_causal(&j->shape, g->qkv + (size_t)row * g->qkv_dim, j->n_tokens[si],
+        tf_attn_shape shape = j->shape;
+        if (s->attn) {
+            shape.stats = s->attn + (size_t)j->layer * g->n_head;
+            shape.n_prompt = s->n_prompt;
+        }
+        attn_causal(&shape, g->qkv + (size_t)row * g->qkv_dim, j->n_tokens[si],
                     seq_k_layer(s, j->layer), seq_v_layer(s, j->layer), s->n_past, h, h + 1,
                     g->att + (size_t)row * g->q_dim, scores);
     }

@@ -163,6 +163,39 @@ START_TEST(tiny_batched_greedy_matches_reference) {
 }
 END_TEST
 
+/* Attention statistics are reported per layer and query head, as for GPT-2. */
+START_TEST(tiny_attention_summary) {
+    tf_model *m = load(tiny_dir(), 1);
+    int n;
+    int32_t *ids = ids_of(json_object_get(tiny_prompt(0), "ids"), &n);
+    tf_gen_params p;
+    gen_params_default(&p);
+    p.max_new_tokens = 3;
+    p.ignore_eos = 1;
+    p.attn_summary = 1;
+    tf_seq *s = NULL;
+    tf_err err = {0};
+    ck_assert_msg(seq_new(m, ids, n, &p, &s, &err) == 0, "%s", err.msg);
+    while (!seq_finished(s)) {
+        tf_seq *one[1] = {s};
+        int k[1] = {seq_next_chunk(s, 64)};
+        tf_batch b = {.n_seqs = 1, .seqs = one, .n_tokens = k};
+        ck_assert_int_eq(model_step(m, &b, &err), 0);
+    }
+    tf_seq_state st;
+    seq_state(s, &st);
+    ck_assert_ptr_nonnull(st.attn);
+    ck_assert_int_gt(st.attn_n_head, 0);
+    for (int i = 0; i < st.attn_n_layer * st.attn_n_head; i++) {
+        ck_assert_int_eq(st.attn[i].n_rows, n + 2); /* prompt rows + 2 fed decode rows */
+        ck_assert(st.attn[i].sink_sum >= 1.0 - 1e-6 && st.attn[i].sink_sum <= n + 2 + 1e-6);
+    }
+    seq_free(s);
+    free(ids);
+    model_free(m);
+}
+END_TEST
+
 START_TEST(tiny_tokenizer_matches_hf_pipeline) {
     tf_model *m = load(tiny_dir(), 0);
     json_t *cases = json_object_get(golden, "tiny_tokenizer");
@@ -482,6 +515,7 @@ Suite *llama_suite(void) {
     tcase_add_loop_test(tc, tiny_int8_close_to_reference, 0, 3);
     tcase_add_test(tc, tiny_batched_greedy_matches_reference);
     tcase_add_test(tc, tiny_tokenizer_matches_hf_pipeline);
+    tcase_add_test(tc, tiny_attention_summary);
     suite_add_tcase(s, tc);
     TCase *st = tcase_create("stories260K");
     tcase_set_timeout(st, 120);
