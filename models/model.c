@@ -15,6 +15,7 @@
 
 static const tf_family *const families[] = {
     &tf_family_gpt2,
+    &tf_family_llama,
     &tf_family_t5,
 };
 
@@ -50,7 +51,7 @@ int model_load(const char *dir, const tf_model_opts *opts, tf_model **out, tf_er
     m->family = family_find(cfg);
     if (!m->family) {
         const char *type = hfc_str(cfg, "model_type", "(none)");
-        rc = err_set(err, TF_EUNSUPPORTED, "%s/config.json: model_type \"%s\" is not supported (supported: gpt2, t5)",
+        rc = err_set(err, TF_EUNSUPPORTED, "%s/config.json: model_type \"%s\" is not supported (supported: gpt2, llama, t5)",
                      dir, type);
         goto fail;
     }

@@ -104,7 +104,11 @@ int seq_new(tf_model *m, const int32_t *prompt, int n_prompt, const tf_gen_param
     s->kv_bytes *= 2;
     s->text_cap = 256;
     s->text = malloc(s->text_cap);
-    if (!s->tokens || !s->logprobs || !s->k || !s->v || !s->text) goto nomem;
+    if (p->attn_summary)
+        s->attn = calloc((size_t)m->kv_n_layer * (size_t)(m->attn_n_head > 0 ? m->attn_n_head : 1),
+                         sizeof(tf_attn_stats));
+    if (!s->tokens || !s->logprobs || !s->k || !s->v || !s->text || (p->attn_summary && !s->attn))
+        goto nomem;
     if (p->num_beams > 1 &&
         (rc = beam_new(p, m->info.vocab_size, m->eos_id, m->decoder_start_id, &s->beam, err)) < 0) {
         seq_free(s);
@@ -146,6 +150,7 @@ void seq_free(tf_seq *s) {
     free(s->v);
     for (int i = 0; i < s->n_stop; i++) free(s->stop[i]);
     free(s->text);
+    free(s->attn);
     free(s);
 }
 
@@ -202,6 +207,8 @@ static int text_append(tf_seq *s, const char *bytes, size_t n) {
 }
 
 void seq_append_token(tf_seq *s, int32_t id, float logprob) {
+    /* A finished sequence takes nothing more (and n_cap bounds the token array). */
+    if (s->finish != TF_FINISH_NONE || s->n_tokens >= s->n_cap) return;
     const int n_gen = s->n_tokens - s->n_prompt;
     s->tokens[s->n_tokens++] = id;
     s->logprobs[n_gen] = logprob;
@@ -264,4 +271,7 @@ void seq_state(const tf_seq *s, tf_seq_state *out) {
         out->text_stable_len = s->text_len - hold - utf8;
     }
     out->kv_bytes = s->kv_bytes;
+    out->attn = s->attn;
+    out->attn_n_layer = s->attn ? s->model->kv_n_layer : 0;
+    out->attn_n_head = s->attn ? s->model->attn_n_head : 0;
 }

@@ -1,16 +1,21 @@
-/* tokenizer.h: the GPT-2 byte-level BPE tokenizer and the SentencePiece Unigram tokenizer
- * of T5 (module prefix tok_).
+/* tokenizer.h: byte-level BPE (GPT-2), SentencePiece BPE (Llama) and SentencePiece Unigram
+ * (T5) tokenizers (module prefix tok_).
  *
  * Unigram (models/tok_unigram.h) is chosen by a tokenizer.json whose model is Unigram, or
  * by spiece.model when no tokenizer.json exists; it appends the post-processor's special
- * (T5: </s>) to every encoding, as transformers' tokenizer(text) does. The rest of this
- * comment describes BPE.
+ * (T5: </s>) to every encoding, as transformers' tokenizer(text) does.
  *
  * Loads a Hugging Face checkpoint directory: tokenizer.json when present (both the old
  * dialect -- model without "type", merges as "a b" strings -- and the newer one --
  * "type": "BPE", merges as "a b" strings or ["a", "b"] pairs), else the slow files
  * vocab.json + merges.txt with special tokens from added_tokens.json,
  * tokenizer_config.json (added_tokens_decoder, *_token) and special_tokens_map.json.
+ *
+ * A tokenizer.json in SentencePiece-BPE form (byte_fallback, Metaspace or a "▁" Prepend
+ * normalizer) is served by models/tok_spm_bpe.c instead; for it the ids of a
+ * TemplateProcessing post-processor (BOS), or of add_bos_token / add_eos_token in
+ * tokenizer_config.json, surround every encoding, and decoding drops the one leading
+ * space the "▁" prefix produced, as the HF Strip/Metaspace decoders do.
  *
  * Encoding matches transformers' tokenizer(text)["input_ids"] for GPT-2: added/special
  * tokens written in the text (e.g. "<|endoftext|>") become their id (leftmost, longest
