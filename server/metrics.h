@@ -37,6 +37,10 @@ typedef enum tf_metric_id {
     MET_MODEL_PARAMS,      /* gauge {model} */
     MET_MODEL_WEIGHT_BYTES,/* gauge {model} */
     MET_READY,             /* gauge 0/1 */
+    /* Attention monitoring (attnmon.c) */
+    MET_ATTN_ANOMALIES,    /* counter {model,kind} */
+    MET_ATTN_ENTROPY,      /* histogram {model,layer} per-request mean normalized entropy */
+    MET_ATTN_SINK,         /* histogram {model,layer} per-request mean weight on position 0 */
     MET_COUNT
 } tf_metric_id;
 
