@@ -47,6 +47,13 @@ typedef struct tf_config {
     int request_timeout_ms; /* whole-request deadline, 0 = none */
     int drain_timeout_ms;
     int access_log;      /* bool */
+    /* Attention monitoring thresholds (server/attnmon.h explains the kinds). */
+    double attn_entropy_floor;
+    double attn_entropy_ceiling;
+    double attn_sink_max;
+    double attn_z;
+    int attn_window;
+    int attn_warmup;
     int n_models;
     tf_model_spec models[CFG_MAX_MODELS];
 } tf_config;

@@ -44,6 +44,7 @@ struct tf_job {
     int n_prompt;
     const char *model_name;   /* borrowed from the model's info */
     tf_seq *seq;              /* owned while RUNNING; freed by the scheduler */
+    struct tf_attnmon *attnmon; /* borrowed: the model's attention monitor, or NULL */
 
     int cancelled;            /* client gone: drop at the next step boundary */
     int failed;               /* err holds why */

@@ -12,11 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum { F_STRING, F_INT, F_NUMBER, F_BOOL, F_STOP, F_PROMPT, F_IGNORE } field_kind;
+typedef enum { F_STRING, F_INT, F_NUMBER, F_BOOL, F_STOP, F_PROMPT, F_IGNORE, F_ATTENTION } field_kind;
 
 typedef enum {
     K_PROMPT, K_MODEL, K_MAX_NEW, K_TEMPERATURE, K_TOP_K, K_TOP_P, K_SEED, K_REP_PENALTY,
-    K_STOP, K_STREAM, K_LOGPROBS, K_NONE
+    K_STOP, K_STREAM, K_LOGPROBS, K_ATTENTION, K_NONE
 } field_key;
 
 typedef struct field {
@@ -40,6 +40,7 @@ static const field generate_fields[] = {
     {"stop", F_STOP, K_STOP, 0, 0, 0},
     {"stream", F_BOOL, K_STREAM, 0, 0, 0},
     {"logprobs", F_BOOL, K_LOGPROBS, 0, 0, 0},
+    {"return_attention", F_ATTENTION, K_ATTENTION, 0, 0, 0},
 };
 
 /* The OpenAI completions subset. */
@@ -123,6 +124,16 @@ static int apply(tf_gen_request *r, const field *f, json_t *v, const tf_req_limi
         return 0;
     case F_STOP:
         return parse_stop(r, f->name, v, r->api == REQ_COMPLETIONS, e);
+    case F_ATTENTION: /* attention statistics in the response (attnmon.h) */
+        if (!json_is_string(v)) return herr_set(e, HERR_INVALID_FIELD, "%s must be a string", f->name);
+        if (!strcmp(json_string_value(v), "summary") || !strcmp(json_string_value(v), "none")) {
+            r->return_attention = json_string_value(v)[0] == 's';
+            return 0;
+        }
+        if (!strcmp(json_string_value(v), "full"))
+            return herr_set(e, HERR_OUT_OF_RANGE, "%s \"full\" is not supported yet; use \"summary\" or \"none\"",
+                            f->name);
+        return herr_set(e, HERR_OUT_OF_RANGE, "%s must be one of \"summary\", \"none\"", f->name);
     case F_INT:
         if (!json_is_integer(v)) return herr_set(e, HERR_INVALID_FIELD, "%s must be an integer", f->name);
         num = (double)json_integer_value(v);

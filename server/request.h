@@ -36,6 +36,7 @@ typedef struct tf_gen_request {
     int seed_given;
     int stream;
     int logprobs;
+    int return_attention; /* /v1/generate: 1 = "summary" */
 } tf_gen_request;
 
 int req_parse(tf_req_api api, const char *body, size_t len, const tf_req_limits *lim, tf_gen_request *out,

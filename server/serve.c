@@ -162,6 +162,19 @@ int serve_main(int argc, char **argv) {
             log_msg(LOG_ERROR, "%s", err.msg);
             goto out;
         }
+    tf_attnmon_opts ao;
+    attnmon_opts_default(&ao);
+    ao.entropy_floor = cfg.attn_entropy_floor;
+    ao.entropy_ceiling = cfg.attn_entropy_ceiling;
+    ao.sink_max = cfg.attn_sink_max;
+    ao.z = cfg.attn_z;
+    ao.window = cfg.attn_window;
+    ao.warmup = cfg.attn_warmup;
+    for (int i = 0; i < srv->n_models; i++)
+        if (attnmon_new(&ao, srv->models[i].info->name, srv->met, &srv->models[i].attnmon, &err) < 0) {
+            log_msg(LOG_ERROR, "%s", err.msg);
+            goto out;
+        }
     publish_model_metrics(srv);
     if (http_start(srv, &srv->http, &err) < 0) {
         log_msg(LOG_ERROR, "%s", err.msg);
@@ -189,6 +202,7 @@ out:
     for (int i = 0; i < srv->n_models; i++) {
         sched_free(srv->models[i].sched);
         model_free(srv->models[i].model);
+        attnmon_free(srv->models[i].attnmon);
         free(srv->models[i].dir);
     }
     http_free(srv->http);

@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include "models/model.h"
+#include "server/attnmon.h"
 #include "server/config.h"
 #include "server/metrics.h"
 #include "server/scheduler.h"
@@ -22,6 +23,7 @@ typedef struct tf_served_model {
     char *dir;                  /* owned */
     unsigned tasks;             /* tasks configured for this model (subset of info->tasks) */
     tf_sched *sched;            /* owned */
+    tf_attnmon *attnmon;        /* owned: attention baseline of this model's requests */
 } tf_served_model;
 
 typedef struct tf_server {

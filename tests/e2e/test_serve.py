@@ -19,6 +19,8 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+import attention_tests  # noqa: E402
+from attention_tests import Attention  # noqa: E402,F401 - run by unittest.main
 import lifecycle_tests  # noqa: E402
 from lifecycle_tests import Lifecycle  # noqa: E402,F401 - run by unittest.main
 import openapi_check  # noqa: E402
@@ -478,6 +480,7 @@ def main():
         return 2
     BIN = os.path.abspath(sys.argv[1])
     lifecycle_tests.BIN = BIN
+    attention_tests.BIN = BIN
     prog = unittest.main(argv=[sys.argv[0]] + sys.argv[2:], exit=False, verbosity=2)
     return 0 if prog.result.wasSuccessful() else 1
 
