@@ -20,6 +20,7 @@
 
 #include "models/pretok.h"
 #include "models/tok_bpe.h"
+#include "models/tok_wordpiece.h"
 #include "models/unicode.h"
 
 typedef struct tok_added {
@@ -38,6 +39,8 @@ struct tf_tokenizer {
                                * that does not start with one (the Rust pre-tokenizer's rule;
                                * the slow GPT2Tokenizer prefixes only the whole text) */
     int use_regex;            /* ByteLevel: pre-split with the GPT-2 regex */
+    tok_wp *wp;               /* owned; WordPiece model when set (bpe is then only the vocab) */
+    tok_template tmpl;        /* special ids the post-processor puts around the text */
 };
 
 /* Files larger than this are refused: no GPT-2-family tokenizer file comes near it. */
@@ -194,6 +197,53 @@ static int check_pipeline(tf_tokenizer *t, json_t *root, const char *path, tf_er
     return 0;
 }
 
+/* tokenizer.json "added_tokens". */
+static int add_added_json(tf_tokenizer *t, json_t *added, const char *path, tf_err *err) {
+    size_t i;
+    json_t *m;
+    int rc = 0;
+    if (added && !json_is_array(added)) {
+        rc = err_set(err, TF_EFORMAT, "%s: added_tokens is not an array", path);
+        return rc;
+    }
+    json_array_foreach(added, i, m) {
+        json_t *id = json_object_get(m, "id");
+        const char *content = json_string_value(json_object_get(m, "content"));
+        if (!json_is_integer(id) || !content) {
+            rc = err_set(err, TF_EFORMAT, "%s: added_tokens[%zu] needs an integer id and a content",
+                         path, i);
+            return rc;
+        }
+        json_int_t v = json_integer_value(id);
+        if (v < 0 || v >= TOK_MAX_ID) {
+            rc = err_set(err, TF_EFORMAT, "%s: added_tokens[%zu].id %lld outside [0, %d)", path, i,
+                         (long long)v, TOK_MAX_ID);
+            return rc;
+        }
+        /* single_word needs word-boundary rules we do not implement; refuse, don't guess. */
+        rc = bool_field(m, "single_word", 0)
+                 ? err_set(err, TF_EUNSUPPORTED, "%s: added_tokens[%zu].single_word", path, i)
+                 : add_special(t, content, (int32_t)v, bool_field(m, "lstrip", 0),
+                               bool_field(m, "rstrip", 0), path, err);
+        if (rc < 0) return rc;
+    }
+    return 0;
+}
+
+/* tokenizer.json with a WordPiece model (BERT family). */
+static int load_fast_wordpiece(tf_tokenizer *t, json_t *root, const char *path, tf_err *err) {
+    if (!(t->wp = malloc(sizeof *t->wp))) return err_set(err, TF_ENOMEM, "out of memory");
+    wp_init(t->wp);
+    int rc = wp_load_json(t->wp, &t->bpe, root, path, err);
+    if (rc < 0) return rc;
+    json_t *dec = json_object_get(root, "decoder");
+    if (dec && !json_is_null(dec) && strcmp(type_of(dec), "WordPiece") != 0)
+        return err_set(err, TF_EUNSUPPORTED, "%s: decoder \"%s\" (WordPiece: only WordPiece)", path,
+                       type_of(dec));
+    if ((rc = add_added_json(t, json_object_get(root, "added_tokens"), path, err)) < 0) return rc;
+    return wp_template_json(&t->tmpl, json_object_get(root, "post_processor"), &t->bpe, path, err);
+}
+
 static int load_fast(tf_tokenizer *t, const char *path, tf_err *err) {
     json_t *root = NULL;
     char *buf = NULL;
@@ -205,6 +255,10 @@ static int load_fast(tf_tokenizer *t, const char *path, tf_err *err) {
     json_t *added = json_object_get(root, "added_tokens");
     if (!json_is_object(root) || !json_is_object(model)) {
         rc = err_set(err, TF_EFORMAT, "%s: no \"model\" object", path);
+        goto done;
+    }
+    if (strcmp(type_of(model), "WordPiece") == 0) {
+        rc = load_fast_wordpiece(t, root, path, err);
         goto done;
     }
     if ((rc = check_model(model, path, err)) < 0 || (rc = check_pipeline(t, root, path, err)) < 0)
@@ -231,31 +285,7 @@ static int load_fast(tf_tokenizer *t, const char *path, tf_err *err) {
         }
         if (rc < 0) goto done;
     }
-    if (added && !json_is_array(added)) {
-        rc = err_set(err, TF_EFORMAT, "%s: added_tokens is not an array", path);
-        goto done;
-    }
-    json_array_foreach(added, i, m) {
-        json_t *id = json_object_get(m, "id");
-        const char *content = json_string_value(json_object_get(m, "content"));
-        if (!json_is_integer(id) || !content) {
-            rc = err_set(err, TF_EFORMAT, "%s: added_tokens[%zu] needs an integer id and a content",
-                         path, i);
-            goto done;
-        }
-        json_int_t v = json_integer_value(id);
-        if (v < 0 || v >= TOK_MAX_ID) {
-            rc = err_set(err, TF_EFORMAT, "%s: added_tokens[%zu].id %lld outside [0, %d)", path, i,
-                         (long long)v, TOK_MAX_ID);
-            goto done;
-        }
-        /* single_word needs word-boundary rules we do not implement; refuse, don't guess. */
-        rc = bool_field(m, "single_word", 0)
-                 ? err_set(err, TF_EUNSUPPORTED, "%s: added_tokens[%zu].single_word", path, i)
-                 : add_special(t, content, (int32_t)v, bool_field(m, "lstrip", 0),
-                               bool_field(m, "rstrip", 0), path, err);
-        if (rc < 0) goto done;
-    }
+    if ((rc = add_added_json(t, added, path, err)) < 0) goto done;
     rc = bpe_finish(&t->bpe, path, err);
 done:
     free(buf);
@@ -395,6 +425,53 @@ static int load_slow(tf_tokenizer *t, const char *dir, tf_err *err) {
     return bpe_finish(&t->bpe, path, err);
 }
 
+/* vocab.txt (+ tokenizer_config.json, special_tokens_map.json): BertTokenizer's files. */
+static int load_vocab_txt(tf_tokenizer *t, const char *dir, tf_err *err) {
+    char path[PATH_MAX];
+    if (!(t->wp = malloc(sizeof *t->wp))) return err_set(err, TF_ENOMEM, "out of memory");
+    wp_init(t->wp);
+    snprintf(path, sizeof path, "%s/vocab.txt", dir);
+    int rc = wp_load_vocab_txt(&t->bpe, path, err);
+    if (rc < 0) return rc;
+    /* BertTokenizer's defaults, unless a config names others. */
+    const char *unk = "[UNK]", *cls = "[CLS]", *sep = "[SEP]";
+    static const char *const defaults[] = {"[UNK]", "[SEP]", "[PAD]", "[CLS]", "[MASK]"};
+    for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++)
+        if (bpe_find(&t->bpe, defaults[i], strlen(defaults[i])) >= 0 &&
+            (rc = add_special(t, defaults[i], -1, 0, 0, path, err)) < 0)
+            return rc;
+    static const char *const cfg_files[] = {"tokenizer_config.json", "special_tokens_map.json"};
+    json_t *cfgs[2] = {NULL, NULL};
+    for (size_t f = 0; f < 2 && rc == 0; f++) {
+        snprintf(path, sizeof path, "%s/%s", dir, cfg_files[f]);
+        if (access(path, F_OK) != 0) continue;
+        if ((rc = load_json(path, &cfgs[f], err)) < 0) break;
+        if (f == 0) wp_config_slow(t->wp, cfgs[f]);
+        if ((rc = add_specials_from(t, cfgs[f], path, err)) < 0) break;
+        const char **names[] = {&unk, &cls, &sep};
+        const char *keys[] = {"unk_token", "cls_token", "sep_token"};
+        for (int k = 0; k < 3; k++) {
+            json_t *v = json_object_get(cfgs[f], keys[k]);
+            const char *s = json_is_string(v) ? json_string_value(v)
+                                              : json_string_value(json_object_get(v, "content"));
+            if (s) *names[k] = s;
+        }
+    }
+    snprintf(path, sizeof path, "%s/vocab.txt", dir);
+    if (rc == 0) rc = wp_set_unk(t->wp, &t->bpe, unk, path, err);
+    /* BertTokenizer.build_inputs_with_special_tokens: [CLS] text [SEP]. */
+    if (rc == 0) {
+        t->tmpl.pre[0] = bpe_find(&t->bpe, cls, strlen(cls));
+        t->tmpl.suf[0] = bpe_find(&t->bpe, sep, strlen(sep));
+        if (t->tmpl.pre[0] < 0 || t->tmpl.suf[0] < 0)
+            rc = err_set(err, TF_EFORMAT, "%s: no \"%.32s\" or \"%.32s\" token", path, cls, sep);
+        t->tmpl.n_pre = t->tmpl.n_suf = 1;
+    }
+    json_decref(cfgs[0]);
+    json_decref(cfgs[1]);
+    return rc;
+}
+
 int tok_load(const char *dir, tf_tokenizer **out, tf_err *err) {
     *out = NULL;
     tf_tokenizer *t = calloc(1, sizeof *t);
@@ -411,8 +488,11 @@ int tok_load(const char *dir, tf_tokenizer **out, tf_err *err) {
         rc = load_fast(t, path, err);
     else if (snprintf(path, sizeof path, "%s/vocab.json", dir), access(path, F_OK) == 0)
         rc = load_slow(t, dir, err);
+    else if (snprintf(path, sizeof path, "%s/vocab.txt", dir), access(path, F_OK) == 0)
+        rc = load_vocab_txt(t, dir, err);
     else
-        rc = err_set(err, TF_ENOTFOUND, "%s: no tokenizer.json nor vocab.json + merges.txt", dir);
+        rc = err_set(err, TF_ENOTFOUND, "%s: no tokenizer.json, vocab.json + merges.txt, nor "
+                     "vocab.txt", dir);
     if (rc < 0) goto fail;
     qsort(t->added, (size_t)t->n_added, sizeof *t->added, cmp_added);
     for (int i = 0; i < t->n_added; i++) t->added_first[(uint8_t)t->added[i].content[0]] = 1;
@@ -428,6 +508,7 @@ void tok_free(tf_tokenizer *t) {
     for (int i = 0; i < t->n_added; i++) free(t->added[i].content);
     free(t->added);
     bpe_close(&t->bpe);
+    free(t->wp);
     free(t);
 }
 
@@ -483,6 +564,7 @@ static int find_added(const tf_tokenizer *t, const uint8_t *s, size_t len, size_
 
 static int encode_segment(const tf_tokenizer *t, const uint8_t *s, size_t len, tok_scratch *sc,
                           tok_ids *out) {
+    if (t->wp) return wp_encode(t->wp, &t->bpe, s, len, out);
     uint8_t *prefixed = NULL;
     if (t->add_prefix_space && s[0] != ' ') {
         if (!(prefixed = malloc(len + 1))) return TF_ENOMEM;
@@ -517,6 +599,7 @@ int tok_encode(const tf_tokenizer *t, const char *text, size_t len, int32_t **id
     tok_scratch sc = {0};
     int rc = ids_push(&out, 0); /* allocate even for empty text; popped below */
     out.n = 0;
+    for (int i = 0; i < t->tmpl.n_pre && rc == 0; i++) rc = ids_push(&out, t->tmpl.pre[i]);
     for (size_t pos = 0; pos < len && rc == 0;) {
         size_t ms = len, me = len;
         int k = find_added(t, s, len, pos, &ms, &me);
@@ -524,6 +607,7 @@ int tok_encode(const tf_tokenizer *t, const char *text, size_t len, int32_t **id
         if (k >= 0 && rc == 0) rc = ids_push(&out, t->added[k].id);
         pos = me;
     }
+    for (int i = 0; i < t->tmpl.n_suf && rc == 0; i++) rc = ids_push(&out, t->tmpl.suf[i]);
     scratch_close(&sc);
     free(fixed);
     if (rc < 0 || out.n > INT_MAX) {
@@ -557,13 +641,21 @@ int tok_decode(const tf_tokenizer *t, const int32_t *ids, int n, char **text, si
                            "(size %d)", (long)ids[i], i, t->bpe.n_ids);
         total += k;
     }
-    char *o = malloc(total + 1);
+    char *o = malloc(2 * total + 1);
     if (!o) return err_set(err, TF_ENOMEM, "out of memory");
     size_t pos = 0;
     for (int i = 0; i < n; i++) {
         const char *p = "";
         size_t k = 0;
         tok_token_bytes(t, ids[i], &p, &k);
+        /* WordPiece: words are space-separated, "##" pieces glue onto the previous one. */
+        if (t->wp && k >= t->wp->prefix_len && t->wp->prefix_len &&
+            memcmp(p, t->wp->prefix, t->wp->prefix_len) == 0) {
+            p += t->wp->prefix_len;
+            k -= t->wp->prefix_len;
+        } else if (t->wp && i > 0) {
+            o[pos++] = ' ';
+        }
         memcpy(o + pos, p, k);
         pos += k;
     }
@@ -574,6 +666,11 @@ int tok_decode(const tf_tokenizer *t, const int32_t *ids, int n, char **text, si
 }
 
 int tok_vocab_size(const tf_tokenizer *t) { return t->bpe.n_ids; }
+
+void tok_specials_around(const tf_tokenizer *t, int *n_pre, int *n_suf) {
+    *n_pre = t->tmpl.n_pre;
+    *n_suf = t->tmpl.n_suf;
+}
 
 int32_t tok_find(const tf_tokenizer *t, const char *token) {
     size_t n = strlen(token);

@@ -1,4 +1,11 @@
-/* tokenizer.h: the GPT-2 byte-level BPE tokenizer (module prefix tok_).
+/* tokenizer.h: byte-level BPE (GPT-2) and WordPiece (BERT) tokenizers (module prefix tok_).
+ *
+ * WordPiece: tokenizer.json with "model": {"type": "WordPiece"} (BertNormalizer,
+ * BertPreTokenizer, TemplateProcessing/BertProcessing post-processor), or vocab.txt with
+ * tokenizer_config.json (do_lower_case, strip_accents, tokenize_chinese_chars, *_token) and
+ * special_tokens_map.json. Normalization and splitting: models/tok_wordpiece.h. Encoding
+ * matches tokenizer(text)["input_ids"]: the post-processor's special tokens ([CLS] ... [SEP])
+ * are included; decoding joins words with spaces and glues "##" pieces.
  *
  * Loads a Hugging Face checkpoint directory: tokenizer.json when present (both the old
  * dialect -- model without "type", merges as "a b" strings -- and the newer one --
@@ -58,6 +65,10 @@ int tok_token_bytes(const tf_tokenizer *t, int32_t id, const char **bytes, size_
  * one). *text is malloc'd and NUL-terminated; free() it. TF_ERANGE names a bad id. */
 int tok_decode(const tf_tokenizer *t, const int32_t *ids, int n, char **text, size_t *len,
                tf_err *err);
+
+/* How many special ids tok_encode puts before and after the text ([CLS] / [SEP]: 1 and 1;
+ * GPT-2: 0 and 0), so a caller can truncate the text part and keep them. */
+void tok_specials_around(const tf_tokenizer *t, int *n_pre, int *n_suf);
 
 /* 1 + the largest token id (50257 for gpt2), added tokens included. */
 int tok_vocab_size(const tf_tokenizer *t);
