@@ -312,28 +312,48 @@ int wp_load_json(tok_wp *wp, tok_bpe *vocab, json_t *root, const char *path, tf_
 int wp_load_vocab_txt(tok_bpe *vocab, const char *path, tf_err *err) {
     FILE *f = fopen(path, "rb");
     if (!f) return err_set(err, TF_EIO, "%s: %s", path, strerror(errno));
+    char **lines = NULL;
+    size_t n_lines = 0, cap_lines = 0;
     char *line = NULL;
     size_t cap = 0;
     ssize_t got;
-    int32_t id = 0;
     int rc = 0;
-    while (rc == 0 && (got = getline(&line, &cap, f)) >= 0) {
+    while ((got = getline(&line, &cap, f)) >= 0) {
         size_t n = (size_t)got;
         while (n && (line[n - 1] == '\n' || line[n - 1] == '\r')) n--;
-        if (id >= TOK_MAX_ID) {
+        line[n] = 0;
+        if (n_lines >= TOK_MAX_ID) {
             rc = err_set(err, TF_EFORMAT, "%s: more than %d lines", path, TOK_MAX_ID);
             break;
         }
-        if (n > 0 && bpe_find(vocab, line, n) < 0) { /* the first of duplicate lines keeps its id */
-            tf_err inner = {0};
-            rc = bpe_add_token(vocab, line, n, id, 1, &inner);
-            if (rc < 0) rc = err_set(err, rc, "%s:%ld: %s", path, (long)id + 1, inner.msg);
+        if (n_lines == cap_lines) {
+            char **p = realloc(lines, (cap_lines = cap_lines ? 2 * cap_lines : 4096) * sizeof *p);
+            if (!p) {
+                rc = err_set(err, TF_ENOMEM, "%s: out of memory", path);
+                break;
+            }
+            lines = p;
         }
-        id++;
+        if (!(lines[n_lines++] = strdup(line))) {
+            rc = err_set(err, TF_ENOMEM, "%s: out of memory", path);
+            n_lines--;
+            break;
+        }
     }
     free(line);
     fclose(f);
-    if (rc == 0 && id == 0) rc = err_set(err, TF_EFORMAT, "%s: empty vocabulary", path);
+    if (rc == 0 && n_lines == 0) rc = err_set(err, TF_EFORMAT, "%s: empty vocabulary", path);
+    /* Backwards, skipping strings already seen: a token listed twice keeps its last line's
+     * id, as BertTokenizer's dict and the Rust WordPiece reader do. */
+    for (size_t i = n_lines; i-- > 0 && rc == 0;) {
+        size_t n = strlen(lines[i]);
+        if (n == 0 || bpe_find(vocab, lines[i], n) >= 0) continue;
+        tf_err inner = {0};
+        if ((rc = bpe_add_token(vocab, lines[i], n, (int32_t)i, 1, &inner)) < 0)
+            rc = err_set(err, rc, "%s:%zu: %s", path, i + 1, inner.msg);
+    }
+    for (size_t i = 0; i < n_lines; i++) free(lines[i]);
+    free(lines);
     return rc;
 }
 

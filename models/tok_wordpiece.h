@@ -48,7 +48,7 @@ void wp_init(tok_wp *wp);
  * `vocab`. Other normalizers and pre-tokenizers are TF_EUNSUPPORTED. */
 int wp_load_json(tok_wp *wp, tok_bpe *vocab, json_t *root, const char *path, tf_err *err);
 
-/* vocab.txt: one token per line, the id is the line number. */
+/* vocab.txt: one token per line, the id is the line number (a repeated token: its last). */
 int wp_load_vocab_txt(tok_bpe *vocab, const char *path, tf_err *err);
 
 /* tokenizer_config.json of a BertTokenizer: do_lower_case, strip_accents,

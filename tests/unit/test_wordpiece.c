@@ -188,7 +188,7 @@ static void write_tokenizer_json(const char *dir, int lowercase) {
     int id = 0;
     while ((got = getline(&line, &cap, f)) >= 0) {
         while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r')) line[--got] = 0;
-        if (!json_object_get(vocab, line)) json_object_set_new(vocab, line, json_integer(id));
+        json_object_set_new(vocab, line, json_integer(id)); /* a repeat keeps its last id */
         id++;
     }
     free(line);

@@ -27,7 +27,7 @@ const vocabPath = resolve(process.argv[2] || join(here, '../../../../shared/data
 const lines = readFileSync(vocabPath, 'utf8').split('\n');
 if (lines[lines.length - 1] === '') lines.pop();
 const vocab = {};
-lines.forEach((tok, i) => { if (!(tok in vocab)) vocab[tok] = i; });
+lines.forEach((tok, i) => { vocab[tok] = i; }); // a repeated token keeps its last id, as HF does
 const specials = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]'];
 
 function tokenizerJson(lowercase) {
