@@ -14,6 +14,7 @@ typedef struct subcommand {
 static const subcommand subcommands[] = {
     {"generate", cli_generate, "continue a prompt with a decoder-only model (GPT-2)"},
     {"tokenize", cli_tokenize, "print the token ids a model receives for a text"},
+    {"classify", cli_classify, "label texts with a sequence classifier (BERT, DistilBERT)"},
 };
 
 static void usage(FILE *f) {
