@@ -113,10 +113,12 @@ install: all
 # Regenerates the committed golden outputs (needs /usr/bin/python3 with torch).
 reference:
 	$(PYTHON) tests/reference/make_reference.py
+	$(PYTHON) tests/reference/make_bert_reference.py
 
 # Regenerates the committed tiny GPT-2 checkpoints under tests/fixtures/ (numpy only).
 fixtures:
 	$(PYTHON) tests/fixtures/make_fixtures.py
+	$(PYTHON) tests/fixtures/make_bert_fixtures.py
 
 clean:
 	rm -rf $(BUILD)

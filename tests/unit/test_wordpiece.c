@@ -135,6 +135,18 @@ START_TEST(tiny_control_chars) {
 }
 END_TEST
 
+/* A token listed twice keeps its last line's id (BertTokenizer's dict, Rust WordPiece). */
+START_TEST(repeated_vocab_line) {
+    char dir[64];
+    make_tmpdir(dir);
+    write_str(dir, "vocab.txt", "[UNK]\n[CLS]\n[SEP]\nab\nx\nab\n\n##c\n");
+    tf_tokenizer *t = load_ok(dir);
+    expect(t, "abc ab", (int32_t[]){1, 5, 7, 5, 2, -1});
+    tok_free(t);
+    rm_tree(dir);
+}
+END_TEST
+
 START_TEST(malformed_files) {
     char dir[64];
     make_tmpdir(dir);
@@ -310,6 +322,7 @@ Suite *wordpiece_suite(void) {
     TCase *core = tcase_create("core");
     tcase_add_test(core, tiny_vocab_txt);
     tcase_add_test(core, tiny_control_chars);
+    tcase_add_test(core, repeated_vocab_line);
     tcase_add_test(core, malformed_files);
     suite_add_tcase(s, core);
     TCase *bert = tcase_create("bert");
