@@ -93,6 +93,7 @@ test: deps
 test-run: all $(UNIT_BIN) check-layers
 	$(UNIT_BIN)
 	tests/cli/test_cli.sh $(BIN)
+	tests/cli/test_classify.sh $(BIN)
 	@if [ -x tests/e2e/run.sh ]; then tests/e2e/run.sh $(BIN); fi
 
 unit: $(UNIT_BIN)
