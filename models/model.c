@@ -14,6 +14,8 @@
 static const tf_family *const families[] = {
     &tf_family_gpt2,
     &tf_family_llama,
+    &tf_family_bert,
+    &tf_family_distilbert,
 };
 
 static const tf_family *family_find(const tf_hf_config *cfg) {
@@ -48,8 +50,8 @@ int model_load(const char *dir, const tf_model_opts *opts, tf_model **out, tf_er
     m->family = family_find(cfg);
     if (!m->family) {
         const char *type = hfc_str(cfg, "model_type", "(none)");
-        rc = err_set(err, TF_EUNSUPPORTED, "%s/config.json: model_type \"%s\" is not supported (supported: gpt2, llama)",
-                     dir, type);
+        rc = err_set(err, TF_EUNSUPPORTED, "%s/config.json: model_type \"%s\" is not supported "
+                     "(supported: gpt2, llama, bert, distilbert)", dir, type);
         goto fail;
     }
     m->wtype = o.use_int8 ? TF_WTYPE_Q8 : TF_WTYPE_F32;
@@ -91,6 +93,8 @@ void model_free(tf_model *m) {
     free(m->logits);
     free(m->want);
     decode_ws_close(&m->dws);
+    for (int i = 0; i < m->n_labels; i++) free(m->labels[i]);
+    free(m->labels);
     free(m);
 }
 
@@ -119,6 +123,9 @@ static int ensure_step_scratch(tf_model *m, int n_seqs, tf_err *err) {
 }
 
 int model_step(tf_model *m, tf_batch *b, tf_err *err) {
+    if (!m->family->forward)
+        return err_set(err, TF_EUNSUPPORTED, "model %s (%s) does not generate text", m->name,
+                       m->family->architecture);
     if (b->n_seqs <= 0) return 0;
     for (int i = 0; i < b->n_seqs; i++) {
         tf_seq *s = b->seqs[i];
@@ -154,9 +161,60 @@ int model_step(tf_model *m, tf_batch *b, tf_err *err) {
 }
 
 int model_forward_logits(tf_model *m, tf_seq *s, int n_tokens, float *logits, tf_err *err) {
+    if (!m->family->forward) return err_set(err, TF_EUNSUPPORTED, "not a generative model");
     if (n_tokens < 1 || n_tokens > s->n_tokens - s->n_past)
         return err_set(err, TF_EINVALID, "cannot feed %d tokens; %d are pending", n_tokens,
                        s->n_tokens - s->n_past);
     const uint8_t want = 1;
     return m->family->forward(m, &s, &n_tokens, 1, &want, logits, err);
+}
+
+// --- classification ---------------------------------------------------------------------
+
+int model_n_labels(const tf_model *m) { return m->n_labels; }
+
+const char *model_label(const tf_model *m, int i) {
+    return i >= 0 && i < m->n_labels ? m->labels[i] : NULL;
+}
+
+int model_max_tokens(const tf_model *m) { return m->info.n_ctx; }
+
+int model_encode_for_task(const tf_model *m, const char *text, size_t len, int truncate,
+                          int32_t **ids, int *n_ids, tf_err *err) {
+    int rc = tok_encode(m->tok, text, len, ids, n_ids, err);
+    if (rc < 0) return rc;
+    const int max = m->info.n_ctx;
+    if (*n_ids <= max) return 0;
+    int n_pre, n_suf;
+    tok_specials_around(m->tok, &n_pre, &n_suf);
+    if (!truncate || n_pre + n_suf >= max) {
+        rc = err_set(err, TF_ETOOLONG, "text is %d tokens; the model takes at most %d", *n_ids, max);
+        free(*ids);
+        *ids = NULL;
+        *n_ids = 0;
+        return rc;
+    }
+    /* keep the leading specials and the text's start, then the trailing specials */
+    memmove(*ids + max - n_suf, *ids + *n_ids - n_suf, sizeof(int32_t) * (size_t)n_suf);
+    *n_ids = max;
+    return 0;
+}
+
+int model_classify(tf_model *m, const int32_t *const *ids, const int *n_ids, int n_texts,
+                   float *probs, tf_err *err) {
+    if (!m->family->classify || m->n_labels <= 0)
+        return err_set(err, TF_EUNSUPPORTED, "model %s (%s) has no classification head", m->name,
+                       m->family->architecture);
+    if (n_texts <= 0) return 0;
+    for (int i = 0; i < n_texts; i++) {
+        if (n_ids[i] < 1) return err_set(err, TF_EINVALID, "text %d has no tokens", i);
+        if (n_ids[i] > m->info.n_ctx)
+            return err_set(err, TF_ETOOLONG, "text %d is %d tokens; the model takes at most %d", i,
+                           n_ids[i], m->info.n_ctx);
+        for (int j = 0; j < n_ids[i]; j++)
+            if (ids[i][j] < 0 || ids[i][j] >= m->info.vocab_size)
+                return err_set(err, TF_EINVALID, "text %d: token id %ld outside [0, %d)", i,
+                               (long)ids[i][j], m->info.vocab_size);
+    }
+    return m->family->classify(m, ids, n_ids, n_texts, probs, err);
 }

@@ -27,6 +27,10 @@ typedef struct tf_family {
      * want_logits[i] into consecutive rows of `logits` ([n_want, vocab]). */
     int (*forward)(tf_model *m, tf_seq *const *seqs, const int *n_tokens, int n_seqs,
                    const uint8_t *want_logits, float *logits, tf_err *err);
+    /* Encoder classifiers (NULL for decoders): n_texts validated texts in, softmax
+     * probabilities [n_texts][n_labels] out. forward is NULL for them. */
+    int (*classify)(tf_model *m, const int32_t *const *ids, const int *n_ids, int n_texts,
+                    float *probs, tf_err *err);
 } tf_family;
 
 struct tf_model {
@@ -49,6 +53,9 @@ struct tf_model {
     uint8_t *want;
     int want_cap;
     tf_decode_ws dws;
+    /* classification head labels, set by the family; owned */
+    int n_labels;
+    char **labels;
 };
 
 struct tf_seq {
@@ -89,5 +96,7 @@ void seq_append_token(tf_seq *s, int32_t id, float logprob);
 
 extern const tf_family tf_family_gpt2;
 extern const tf_family tf_family_llama;
+extern const tf_family tf_family_bert;
+extern const tf_family tf_family_distilbert;
 
 #endif

@@ -17,6 +17,7 @@ static const subcommand subcommands[] = {
     {"tokenize", cli_tokenize, "print the token ids a model receives for a text"},
     {"serve", serve_main, "run the HTTP daemon (continuous batching; see README \"Serving\")"},
     {"convert-llama2c", cli_convert_llama2c, "turn a llama2.c checkpoint into a Llama directory"},
+    {"classify", cli_classify, "label texts with a sequence classifier (BERT, DistilBERT)"},
 };
 
 static void usage(FILE *f) {
