@@ -37,6 +37,10 @@ typedef enum tf_metric_id {
     MET_MODEL_PARAMS,      /* gauge {model} */
     MET_MODEL_WEIGHT_BYTES,/* gauge {model} */
     MET_READY,             /* gauge 0/1 */
+    MET_CLS_BATCH_SIZE,    /* histogram texts per classify call */
+    MET_CLS_BATCH_DURATION,/* histogram seconds */
+    MET_CLS_TEXTS,         /* counter */
+    MET_CLS_TOKENS,        /* counter */
     MET_COUNT
 } tf_metric_id;
 

@@ -1,6 +1,6 @@
 /* routes_admin.c: the route table, and the routes that need no model step:
  * GET /health /ready /v1/models /metrics, and the task routes whose model
- * families have not landed yet (they answer 404 "no model loaded"). */
+ * family has not landed yet (they answer 404 "no model loaded"). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,8 +78,8 @@ void route_metrics(http_req *r) {
     http_reply(r, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
 }
 
-/* Translate, summarize and sentiment are routed so clients get a clear answer; their
- * model families (T5, BERT) are not in the engine yet, and serve refuses at start-up
+/* Translate and summarize are routed so clients get a clear answer; their
+ * model family (T5) is not in the engine yet, and serve refuses at start-up
  * to load a directory for a task its model cannot do, so no model is ever found. */
 static void task_route(http_req *r, unsigned task, const char *name) {
     tf_http_error e;
@@ -90,4 +90,3 @@ static void task_route(http_req *r, unsigned task, const char *name) {
 
 void route_translate(http_req *r) { task_route(r, TF_TASK_TRANSLATE, "translate"); }
 void route_summarize(http_req *r) { task_route(r, TF_TASK_SUMMARIZE, "summarize"); }
-void route_sentiment(http_req *r) { task_route(r, TF_TASK_SENTIMENT, "sentiment"); }

@@ -12,6 +12,7 @@
 #include "models/model.h"
 #include "server/config.h"
 #include "server/metrics.h"
+#include "server/cls_batch.h"
 #include "server/scheduler.h"
 
 typedef struct tf_http tf_http;
@@ -22,6 +23,7 @@ typedef struct tf_served_model {
     char *dir;                  /* owned */
     unsigned tasks;             /* tasks configured for this model (subset of info->tasks) */
     tf_sched *sched;            /* owned */
+    tf_cbatch *cbatch;          /* owned; NULL unless tasks has TF_TASK_SENTIMENT */
 } tf_served_model;
 
 typedef struct tf_server {
