@@ -84,6 +84,14 @@ static const struct {
         .help = "Per-request mean normalized attention entropy (H / log keys, 0..1), by model and layer."},
     [MET_ATTN_SINK] = {.name = "transformerd_attention_sink_share", .type = T_HISTOGRAM, .buckets = share_buckets, .labelled = 1,
         .help = "Per-request mean attention weight on position 0 (0..1), by model and layer."},
+    [MET_CLS_BATCH_SIZE] = {.name = "transformerd_classify_batch_size_texts", .type = T_HISTOGRAM, .buckets = batch_buckets, .labelled = 0,
+        .help = "Texts classified by one model call (dynamic batching of /v1/sentiment)."},
+    [MET_CLS_BATCH_DURATION] = {.name = "transformerd_classify_batch_duration_seconds", .type = T_HISTOGRAM, .buckets = lat_buckets, .labelled = 0,
+        .help = "Duration of one classification model call."},
+    [MET_CLS_TEXTS] = {.name = "transformerd_classified_texts_total", .type = T_COUNTER, .buckets = NULL, .labelled = 0,
+        .help = "Texts classified."},
+    [MET_CLS_TOKENS] = {.name = "transformerd_classified_tokens_total", .type = T_COUNTER, .buckets = NULL, .labelled = 0,
+        .help = "Tokens (special tokens included) fed through the classifier."},
 };
 
 typedef struct series {

@@ -43,6 +43,10 @@ typedef enum tf_metric_id {
     MET_ATTN_ANOMALIES,    /* counter {model,kind} */
     MET_ATTN_ENTROPY,      /* histogram {model,layer} per-request mean normalized entropy */
     MET_ATTN_SINK,         /* histogram {model,layer} per-request mean weight on position 0 */
+    MET_CLS_BATCH_SIZE,    /* histogram texts per classify call */
+    MET_CLS_BATCH_DURATION,/* histogram seconds */
+    MET_CLS_TEXTS,         /* counter */
+    MET_CLS_TOKENS,        /* counter */
     MET_COUNT
 } tf_metric_id;
 

@@ -13,6 +13,7 @@
 #include "server/attnmon.h"
 #include "server/config.h"
 #include "server/metrics.h"
+#include "server/cls_batch.h"
 #include "server/scheduler.h"
 
 typedef struct tf_http tf_http;
@@ -24,6 +25,7 @@ typedef struct tf_served_model {
     unsigned tasks;             /* tasks configured for this model (subset of info->tasks) */
     tf_sched *sched;            /* owned */
     tf_attnmon *attnmon;        /* owned: attention baseline of this model's requests */
+    tf_cbatch *cbatch;          /* owned; NULL unless tasks has TF_TASK_SENTIMENT */
 } tf_served_model;
 
 typedef struct tf_server {
