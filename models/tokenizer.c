@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "models/pretok.h"
+#include "models/spm_model.h"
 #include "models/tok_bpe.h"
 #include "models/tok_unigram.h"
 #include "models/tok_spm_bpe.h"
@@ -350,6 +351,28 @@ static int load_fast_spm(tf_tokenizer *t, json_t *root, const char *path, tf_err
     return parse_template(t, json_object_get(root, "post_processor"), path, err);
 }
 
+/* tokenizer.model alone (Llama): the pieces and merges in models/tok_spm_bpe.c; control,
+ * unknown and user-defined pieces are added tokens; BOS first, LlamaTokenizer's default
+ * (tokenizer_config.json's add_bos_token / add_eos_token override it in spm_config). */
+static int load_spm_model(tf_tokenizer *t, const char *path, tf_err *err) {
+    spm_model sm;
+    int rc = spm_model_load(path, &sm, err);
+    if (rc < 0) return rc;
+    if (sm.model_type == SPM_MODEL_UNIGRAM)
+        rc = err_set(err, TF_EUNSUPPORTED, "%s: a Unigram model (Unigram is read from spiece.model "
+                     "or tokenizer.json)", path);
+    else
+        rc = spm_bpe_from_model(&sm, path, &t->spm, err);
+    for (int i = 0; i < sm.n_pieces && rc == 0; i++) {
+        int type = sm.pieces[i].type;
+        if (type == SPM_CONTROL || type == SPM_UNKNOWN || type == SPM_USER_DEFINED)
+            rc = add_special(t, sm.pieces[i].piece, i, 0, 0, path, err);
+    }
+    if (rc == 0 && sm.bos_id >= 0 && sm.bos_id < sm.n_pieces) t->pre_ids[t->n_pre++] = sm.bos_id;
+    spm_model_close(&sm);
+    return rc;
+}
+
 // --- vocab.json + merges.txt -----------------------------------------------------------
 
 static int read_file(const char *path, char **out, size_t *len, tf_err *err) {
@@ -537,12 +560,11 @@ int tok_load(const char *dir, tf_tokenizer **out, tf_err *err) {
         rc = load_slow(t, dir, err);
     else if (snprintf(path, sizeof path, "%s/spiece.model", dir), access(path, F_OK) == 0)
         rc = load_spiece(t, dir, err);
+    else if (snprintf(path, sizeof path, "%s/tokenizer.model", dir), access(path, F_OK) == 0)
+        rc = load_spm_model(t, path, err);
     else
-        rc = err_set(err, TF_ENOTFOUND, "%s: no tokenizer.json, vocab.json + merges.txt nor "
-                     "spiece.model%s", dir,
-                     (snprintf(path, sizeof path, "%s/tokenizer.model", dir), access(path, F_OK) == 0)
-                         ? " (tokenizer.model alone, the SentencePiece protobuf, is not supported)"
-                         : "");
+        rc = err_set(err, TF_ENOTFOUND, "%s: no tokenizer.json, vocab.json + merges.txt, "
+                     "spiece.model nor tokenizer.model", dir);
     if (rc == 0 && t->spm) rc = spm_config(t, dir, err);
     if (rc < 0) goto fail;
     qsort(t->added, (size_t)t->n_added, sizeof *t->added, cmp_added);
