@@ -1,6 +1,7 @@
 /* A Llama directory with only tokenizer.model (SentencePiece BPE): the .model made from
  * tiny-llama-gqa's tokenizer.json (tests/fixtures/make_spm_model.py) must give the .json's
- * ids and text; merge priority must follow piece scores; BOS follows add_bos_token;
+ * ids and text; a model trained by SentencePiece itself must give spm_encode's ids
+ * (tests/fixtures/make_spm_trained.py); merge priority must follow piece scores; BOS follows add_bos_token;
  * normalizers we cannot honor and Unigram .model files are refused. */
 #include <check.h>
 #include <stdio.h>
@@ -8,10 +9,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "models/tokenizer.h"
 
 #define JSON_DIR "tests/fixtures/tiny-llama-gqa"
 #define MODEL_DIR "tests/fixtures/tiny-llama-spm"
+#define TRAINED_DIR "tests/fixtures/spm-bpe-trained" /* made by SentencePiece's spm_train */
 
 static void encode(const tf_tokenizer *t, const char *text, int32_t **ids, int *n) {
     tf_err err = {0};
@@ -69,6 +73,37 @@ START_TEST(model_matches_json) {
     ck_assert_msg(multi_piece > 5, "merges never applied (%d multi-byte pieces)", multi_piece);
     tok_free(tj);
     tok_free(tm);
+}
+END_TEST
+
+START_TEST(trained_model_matches_spm_encode) {
+    tf_tokenizer *t = load(TRAINED_DIR);
+    json_error_t je;
+    json_t *g = json_load_file(TRAINED_DIR "/golden.json", 0, &je);
+    ck_assert_msg(g, "golden.json: %s", je.text);
+    json_t *gtexts = json_object_get(g, "texts"), *want = json_object_get(g, "ids");
+    ck_assert_uint_gt(json_array_size(gtexts), 0);
+    ck_assert_uint_eq(json_array_size(gtexts), json_array_size(want));
+    for (size_t k = 0; k < json_array_size(gtexts); k++) {
+        const char *text = json_string_value(json_array_get(gtexts, k));
+        json_t *w = json_array_get(want, k);
+        int32_t *ids;
+        int n;
+        encode(t, text, &ids, &n);
+        ck_assert_int_eq(ids[0], 1); /* BOS, which spm_encode does not add */
+        int same = (size_t)n == json_array_size(w) + 1;
+        for (int i = 1; same && i < n; i++) same = ids[i] == json_integer_value(json_array_get(w, (size_t)i - 1));
+        ck_assert_msg(same, "\"%s\": %d ids, spm_encode gave %zu", text, n - 1, json_array_size(w));
+        char *back;
+        size_t len;
+        tf_err err = {0};
+        ck_assert_int_eq(tok_decode(t, ids + 1, n - 1, &back, &len, &err), 0);
+        ck_assert_str_eq(back, text);
+        free(back);
+        free(ids);
+    }
+    json_decref(g);
+    tok_free(t);
 }
 END_TEST
 
@@ -226,6 +261,7 @@ Suite *spm_bpe_file_suite(void) {
     Suite *s = suite_create("spm_bpe_file");
     TCase *tc = tcase_create("tokenizer.model");
     tcase_add_test(tc, model_matches_json);
+    tcase_add_test(tc, trained_model_matches_spm_encode);
     tcase_add_test(tc, merge_priority_follows_scores);
     tcase_add_test(tc, bos_follows_config);
     tcase_add_test(tc, unsupported_models_are_refused);
