@@ -31,6 +31,7 @@
 
 #include "models/model.h"
 #include "models/safetensors.h"
+#include "models/tok_spm_bpe.h"
 
 #define HDR_INTS 7
 #define META "\xE2\x96\x81"
@@ -180,18 +181,6 @@ typedef struct l2c_piece {
     float score;
 } l2c_piece;
 
-typedef struct l2c_merge {
-    float score;
-    int32_t id, split; /* the merged piece, and the byte offset of the split */
-} l2c_merge;
-
-static int cmp_merge(const void *a, const void *b) {
-    const l2c_merge *x = a, *y = b;
-    if (x->score != y->score) return x->score > y->score ? -1 : 1;
-    if (x->id != y->id) return x->id < y->id ? -1 : 1;
-    return x->split < y->split ? -1 : x->split > y->split;
-}
-
 static int read_pieces(const char *path, int n, l2c_piece *pc, tf_err *err) {
     FILE *fp = fopen(path, "rb");
     if (!fp) return err_set(err, TF_EIO, "%s: %s", path, strerror(errno));
@@ -235,47 +224,41 @@ static int mergeable(const l2c_piece *pc, int id) {
     return id >= 3 && !(strlen(s) == 6 && strncmp(s, "<0x", 3) == 0 && s[5] == '>');
 }
 
-/* Two different splits of one piece can tie in score and overlap (symbols "ab","a" and
- * "a","ba" for "aba"); llama2.c then takes the leftmost, HF the lower rank. Such inputs
- * are vanishingly rare; the test compares both on real text. */
+typedef struct l2c_find_ctx {
+    const l2c_piece *pc;
+    json_t *vocab;
+} l2c_find_ctx;
+
+static int32_t find_mergeable(void *ctx, const char *s, size_t len) {
+    const l2c_find_ctx *c = ctx;
+    json_t *v = json_object_getn(c->vocab, s, len);
+    int id = v ? (int)json_integer_value(v) : -1;
+    return id >= 0 && mergeable(c->pc, id) ? id : -1;
+}
+
+/* SentencePiece's rule, shared with tokenizer.model loading (spm_bpe_derive_merges). */
 static json_t *build_merges(const l2c_piece *pc, int n, json_t *vocab, tf_err *err) {
-    size_t cap = 1024, n_m = 0;
-    l2c_merge *m = malloc(cap * sizeof *m);
-    if (!m) return err_set(err, TF_ENOMEM, "merges"), NULL;
-    for (int id = 0; id < n; id++) {
-        if (!mergeable(pc, id)) continue;
-        const char *s = pc[id].s;
-        size_t len = strlen(s);
-        for (size_t k = 1; k < len; k++) {
-            if (((uint8_t)s[k] & 0xC0) == 0x80) continue; /* inside a UTF-8 character */
-            char left[512];
-            if (k >= sizeof left) break;
-            memcpy(left, s, k);
-            left[k] = 0;
-            json_t *a = json_object_get(vocab, left), *b = json_object_get(vocab, s + k);
-            if (!a || !b || !mergeable(pc, (int)json_integer_value(a)) ||
-                !mergeable(pc, (int)json_integer_value(b)))
-                continue;
-            if (n_m == cap) {
-                l2c_merge *p = realloc(m, 2 * cap * sizeof *m);
-                if (!p) {
-                    free(m);
-                    return err_set(err, TF_ENOMEM, "merges"), NULL;
-                }
-                m = p, cap *= 2;
-            }
-            m[n_m++] = (l2c_merge){pc[id].score, id, (int32_t)k};
+    const char **pieces = malloc(sizeof *pieces * (size_t)n);
+    float *scores = malloc(sizeof *scores * (size_t)n);
+    spm_bpe_split *m = NULL;
+    size_t n_m = 0;
+    l2c_find_ctx ctx = {pc, vocab};
+    json_t *arr = NULL;
+    if (pieces && scores) {
+        for (int id = 0; id < n; id++) {
+            pieces[id] = mergeable(pc, id) ? pc[id].s : NULL;
+            scores[id] = pc[id].score;
         }
+        if (spm_bpe_derive_merges(pieces, scores, n, find_mergeable, &ctx, &m, &n_m) == 0)
+            arr = json_array();
     }
-    qsort(m, n_m, sizeof *m, cmp_merge);
-    json_t *arr = json_array();
     for (size_t i = 0; arr && i < n_m; i++) {
-        char left[512];
-        memcpy(left, pc[m[i].id].s, (size_t)m[i].split);
-        left[m[i].split] = 0;
-        json_array_append_new(arr, json_pack("[s, s]", left, pc[m[i].id].s + m[i].split));
+        const char *s = pc[m[i].id].s;
+        json_array_append_new(arr, json_pack("[s#, s]", s, (int)m[i].split, s + m[i].split));
     }
     free(m);
+    free(scores);
+    free(pieces);
     if (!arr) err_set(err, TF_ENOMEM, "merges");
     return arr;
 }

@@ -1,4 +1,5 @@
-/* tok_spm_bpe.c: SentencePiece-style BPE over a tokenizer.json vocab and merge list.
+/* tok_spm_bpe.c: SentencePiece-style BPE over a tokenizer.json vocab and merge list, or
+ * over a tokenizer.model's pieces (merges derived from their scores).
  *
  * DESIGN: everything is ids after load. A segment is normalized once (optional "▁"
  * prefix, spaces to "▁"), optionally split before each "▁" (Metaspace split), and each
@@ -38,6 +39,7 @@ struct tok_spm {
     int prepend_always_doubles;  /* legacy Prepend normalizer: "▁" even before a leading "▁" */
     int split;                   /* Metaspace split: one word per "▁" */
     int strip_lead;
+    int escape;                  /* spaces become "▁" (SentencePiece escape_whitespaces) */
 };
 
 // --- tables ------------------------------------------------------------------------------
@@ -91,6 +93,59 @@ static int byte_token(const char *s, size_t n) {
     return hi < 0 || lo < 0 ? -1 : hi * 16 + lo;
 }
 
+/* Sizes the id tables for ids [0, n_ids) and n pieces. */
+static int alloc_tables(tok_spm *t, int32_t n_ids, size_t n) {
+    t->n_ids = n_ids;
+    uint32_t n_slots = 16;
+    while (n_slots < 2 * (uint32_t)n) n_slots *= 2;
+    t->slot_mask = n_slots - 1;
+    t->off = malloc(sizeof(uint32_t) * (size_t)n_ids);
+    t->len = calloc((size_t)n_ids, sizeof(uint32_t));
+    t->dec_off = calloc((size_t)n_ids, sizeof(uint32_t));
+    t->dec_len = calloc((size_t)n_ids, sizeof(uint32_t));
+    t->slots = malloc(sizeof(int32_t) * n_slots);
+    if (!t->off || !t->len || !t->dec_off || !t->dec_len || !t->slots) return TF_ENOMEM;
+    memset(t->off, 0xFF, sizeof(uint32_t) * (size_t)n_ids);
+    memset(t->slots, 0xFF, sizeof(int32_t) * n_slots);
+    return 0;
+}
+
+/* One piece at id (in range, not yet used); *dec is scratch for its decoded form.
+ * <0xNN> decodes to its byte only when byte_token_ok, as such pieces are text otherwise. */
+static int put_piece(tok_spm *t, const char *key, size_t len, int32_t id, int byte_token_ok,
+                     char **dec, size_t *dec_cap) {
+    if (arena_put(t, key, len, &t->off[id]) < 0) return TF_ENOMEM;
+    t->len[id] = (uint32_t)len;
+    uint32_t i = hash_bytes(key, len) & t->slot_mask;
+    while (t->slots[i] >= 0) i = (i + 1) & t->slot_mask;
+    t->slots[i] = id;
+    /* Decoded form: <0xNN> is its byte, every "▁" a space. */
+    if (len + 1 > *dec_cap) {
+        char *p = realloc(*dec, len + 1);
+        if (!p) return TF_ENOMEM;
+        *dec = p;
+        *dec_cap = len + 1;
+    }
+    size_t dn = 0;
+    int b = byte_token_ok ? byte_token(key, len) : -1;
+    if (b >= 0) {
+        t->byte_id[b] = id;
+        (*dec)[dn++] = (char)b;
+    } else {
+        for (size_t k = 0; k < len;) {
+            if (k + META_LEN <= len && memcmp(key + k, META, META_LEN) == 0) {
+                (*dec)[dn++] = ' ';
+                k += META_LEN;
+            } else {
+                (*dec)[dn++] = key[k++];
+            }
+        }
+    }
+    if (arena_put(t, *dec, dn, &t->dec_off[id]) < 0) return TF_ENOMEM;
+    t->dec_len[id] = (uint32_t)dn;
+    return 0;
+}
+
 static int load_vocab(tok_spm *t, json_t *vocab, const char *path, tf_err *err) {
     size_t n = json_object_size(vocab);
     if (!json_is_object(vocab) || n == 0)
@@ -104,68 +159,20 @@ static int load_vocab(tok_spm *t, json_t *vocab, const char *path, tf_err *err) 
             return err_set(err, TF_EFORMAT, "%s: vocab entry \"%.64s\" has a bad id", path, key);
         if (id > max_id) max_id = (int32_t)id;
     }
-    t->n_ids = max_id + 1;
-    uint32_t n_slots = 16;
-    while (n_slots < 2 * (uint32_t)n) n_slots *= 2;
-    t->slot_mask = n_slots - 1;
-    t->off = malloc(sizeof(uint32_t) * (size_t)t->n_ids);
-    t->len = calloc((size_t)t->n_ids, sizeof(uint32_t));
-    t->dec_off = calloc((size_t)t->n_ids, sizeof(uint32_t));
-    t->dec_len = calloc((size_t)t->n_ids, sizeof(uint32_t));
-    t->slots = malloc(sizeof(int32_t) * n_slots);
-    if (!t->off || !t->len || !t->dec_off || !t->dec_len || !t->slots)
-        return err_set(err, TF_ENOMEM, "%s: vocab tables", path);
-    memset(t->off, 0xFF, sizeof(uint32_t) * (size_t)t->n_ids);
-    memset(t->slots, 0xFF, sizeof(int32_t) * n_slots);
-    char *dec = malloc(4096);
-    size_t dec_cap = 4096;
-    if (!dec) return err_set(err, TF_ENOMEM, "%s", path);
+    if (alloc_tables(t, max_id + 1, n) < 0) return err_set(err, TF_ENOMEM, "%s: vocab tables", path);
+    char *dec = NULL;
+    size_t dec_cap = 0;
     int rc = 0;
     json_object_foreach(vocab, key, val) {
         int32_t id = (int32_t)json_integer_value(val);
-        size_t len = strlen(key);
         if (t->off[id] != UINT32_MAX) {
             rc = err_set(err, TF_EFORMAT, "%s: vocab id %ld is used twice", path, (long)id);
             break;
         }
-        if (arena_put(t, key, len, &t->off[id]) < 0) {
+        if (put_piece(t, key, strlen(key), id, 1, &dec, &dec_cap) < 0) {
             rc = err_set(err, TF_ENOMEM, "%s", path);
             break;
         }
-        t->len[id] = (uint32_t)len;
-        uint32_t i = hash_bytes(key, len) & t->slot_mask;
-        while (t->slots[i] >= 0) i = (i + 1) & t->slot_mask;
-        t->slots[i] = id;
-        /* Decoded form: <0xNN> is its byte, every "▁" a space. */
-        size_t dn = 0;
-        int b = byte_token(key, len);
-        if (len > dec_cap) {
-            char *p = realloc(dec, len);
-            if (!p) {
-                rc = err_set(err, TF_ENOMEM, "%s", path);
-                break;
-            }
-            dec = p;
-            dec_cap = len;
-        }
-        if (b >= 0) {
-            t->byte_id[b] = id;
-            dec[dn++] = (char)b;
-        } else {
-            for (size_t k = 0; k < len;) {
-                if (k + META_LEN <= len && memcmp(key + k, META, META_LEN) == 0) {
-                    dec[dn++] = ' ';
-                    k += META_LEN;
-                } else {
-                    dec[dn++] = key[k++];
-                }
-            }
-        }
-        if (arena_put(t, dec, dn, &t->dec_off[id]) < 0) {
-            rc = err_set(err, TF_ENOMEM, "%s", path);
-            break;
-        }
-        t->dec_len[id] = (uint32_t)dn;
     }
     free(dec);
     if (rc == 0 && !t->byte_fallback)
@@ -381,6 +388,7 @@ int spm_bpe_load(json_t *root, const char *path, tok_spm **out, tf_err *err) {
     if (!t) return err_set(err, TF_ENOMEM, "%s", path);
     for (int b = 0; b < 256; b++) t->byte_id[b] = -1;
     t->unk_id = -1;
+    t->escape = 1;
     json_t *model = json_object_get(root, "model");
     int rc = 0;
     json_t *type = json_object_get(model, "type");
@@ -411,6 +419,126 @@ int spm_bpe_load(json_t *root, const char *path, tok_spm **out, tf_err *err) {
 fail:
     spm_bpe_free(t);
     return rc;
+}
+
+// --- SentencePiece tokenizer.model ------------------------------------------------------
+
+static int cmp_split(const void *a, const void *b) {
+    const spm_bpe_split *x = a, *y = b;
+    if (x->score != y->score) return x->score > y->score ? -1 : 1;
+    if (x->id != y->id) return x->id < y->id ? -1 : 1;
+    return x->split < y->split ? -1 : x->split > y->split;
+}
+
+/* Two splits of one piece can tie and overlap ("ab"+"a" and "a"+"ba" for "aba"); the
+ * lower rank (earlier split) wins here, SentencePiece takes the leftmost pair. Rare. */
+int spm_bpe_derive_merges(const char *const *pieces, const float *scores, int n, spm_bpe_lookup find,
+                          void *ctx, spm_bpe_split **out, size_t *n_out) {
+    size_t cap = 1024, n_m = 0;
+    spm_bpe_split *m = malloc(cap * sizeof *m);
+    *out = NULL;
+    *n_out = 0;
+    if (!m) return TF_ENOMEM;
+    for (int id = 0; id < n; id++) {
+        const char *s = pieces[id];
+        if (!s) continue;
+        size_t len = strlen(s);
+        for (size_t k = 1; k < len; k++) {
+            if (((uint8_t)s[k] & 0xC0) == 0x80) continue; /* inside a UTF-8 character */
+            if (find(ctx, s, k) < 0 || find(ctx, s + k, len - k) < 0) continue;
+            if (n_m == cap) {
+                spm_bpe_split *p = realloc(m, 2 * cap * sizeof *m);
+                if (!p) {
+                    free(m);
+                    return TF_ENOMEM;
+                }
+                m = p, cap *= 2;
+            }
+            m[n_m++] = (spm_bpe_split){scores[id], id, (int32_t)k};
+        }
+    }
+    qsort(m, n_m, sizeof *m, cmp_split);
+    *out = m;
+    *n_out = n_m;
+    return 0;
+}
+
+typedef struct model_ctx {
+    const tok_spm *t;
+    const spm_model *m;
+} model_ctx;
+
+static int32_t find_normal(void *ctx, const char *s, size_t len) {
+    const model_ctx *c = ctx;
+    int32_t id = spm_bpe_find(c->t, s, len);
+    return id >= 0 && c->m->pieces[id].type == SPM_NORMAL ? id : -1;
+}
+
+static int model_merges(tok_spm *t, const spm_model *m, const char *path, tf_err *err) {
+    const char **pieces = malloc(sizeof *pieces * (size_t)m->n_pieces);
+    float *scores = malloc(sizeof *scores * (size_t)m->n_pieces);
+    spm_bpe_split *sp = NULL;
+    size_t n_sp = 0;
+    int rc = pieces && scores ? 0 : TF_ENOMEM;
+    for (int i = 0; rc == 0 && i < m->n_pieces; i++) {
+        pieces[i] = m->pieces[i].type == SPM_NORMAL ? m->pieces[i].piece : NULL;
+        scores[i] = m->pieces[i].score;
+    }
+    model_ctx ctx = {t, m};
+    if (rc == 0) rc = spm_bpe_derive_merges(pieces, scores, m->n_pieces, find_normal, &ctx, &sp, &n_sp);
+    for (size_t i = 0; rc == 0 && i < n_sp; i++) {
+        const char *s = m->pieces[sp[i].id].piece;
+        size_t k = (size_t)sp[i].split;
+        int32_t a = spm_bpe_find(t, s, k), b = spm_bpe_find(t, s + k, strlen(s) - k);
+        rc = i >= INT32_MAX ? TF_ENOMEM : add_pair(t, a, b, sp[i].id, (int32_t)i);
+    }
+    free(sp);
+    free(scores);
+    free(pieces);
+    return rc < 0 ? err_set(err, rc, "%s: merges", path) : 0;
+}
+
+int spm_bpe_from_model(const spm_model *m, const char *path, tok_spm **out, tf_err *err) {
+    *out = NULL;
+    if (m->model_type != SPM_MODEL_BPE)
+        return err_set(err, TF_EUNSUPPORTED, "%s: model_type %d is not BPE", path, m->model_type);
+    if (m->charsmap_len > 0 || m->remove_extra_whitespaces)
+        return err_set(err, TF_EUNSUPPORTED, "%s: normalizer \"%s\"%s (SentencePiece BPE supports "
+                       "the identity normalizer only)", path, m->norm_name,
+                       m->remove_extra_whitespaces ? " with remove_extra_whitespaces" : "");
+    if (m->n_pieces <= 0 || m->n_pieces >= TOK_MAX_ID)
+        return err_set(err, TF_EFORMAT, "%s: %d pieces", path, m->n_pieces);
+    tok_spm *t = calloc(1, sizeof *t);
+    if (!t) return err_set(err, TF_ENOMEM, "%s", path);
+    for (int b = 0; b < 256; b++) t->byte_id[b] = -1;
+    t->byte_fallback = m->byte_fallback;
+    t->unk_id = m->unk_id >= 0 && m->unk_id < m->n_pieces ? m->unk_id : -1;
+    t->fuse_unk = 1; /* LlamaTokenizerFast's conversion, and SentencePiece's own output */
+    t->prepend = m->add_dummy_prefix;
+    t->prepend_always_doubles = 1;
+    t->strip_lead = m->add_dummy_prefix;
+    t->escape = m->escape_whitespaces;
+    char *dec = NULL;
+    size_t dec_cap = 0;
+    int rc = alloc_tables(t, m->n_pieces, (size_t)m->n_pieces) < 0
+                 ? err_set(err, TF_ENOMEM, "%s: vocab tables", path) : 0;
+    for (int i = 0; rc == 0 && i < m->n_pieces; i++) {
+        const spm_piece *p = &m->pieces[i];
+        if (spm_bpe_find(t, p->piece, p->len) >= 0)
+            rc = err_set(err, TF_EFORMAT, "%s: piece %d (\"%.32s\") appears twice", path, i, p->piece);
+        else if (put_piece(t, p->piece, p->len, i, p->type == SPM_BYTE, &dec, &dec_cap) < 0)
+            rc = err_set(err, TF_ENOMEM, "%s", path);
+    }
+    free(dec);
+    if (rc == 0 && !t->byte_fallback)
+        for (int b = 0; b < 256; b++) t->byte_id[b] = -1;
+    if (rc == 0) rc = model_merges(t, m, path, err);
+    if (rc < 0) {
+        spm_bpe_free(t);
+        return rc;
+    }
+    *out = t;
+    return 0;
 }
 
 void spm_bpe_free(tok_spm *t) {
@@ -531,7 +659,7 @@ int spm_bpe_encode(const tok_spm *t, const uint8_t *s, size_t len, int at_start,
         n = META_LEN;
     }
     for (size_t i = 0; i < len; i++) {
-        if (s[i] == ' ') {
+        if (s[i] == ' ' && t->escape) {
             memcpy(buf + n, META, META_LEN);
             n += META_LEN;
         } else {

@@ -1,5 +1,5 @@
-/* tok_spm_bpe.h: SentencePiece-style BPE from a tokenizer.json (module prefix spm_bpe_),
- * internal to models/tokenizer.c.
+/* tok_spm_bpe.h: SentencePiece-style BPE from a tokenizer.json or a SentencePiece
+ * tokenizer.model (module prefix spm_bpe_), internal to models/tokenizer.c.
  *
  * Serves the tokenizer.json form the Llama family ships: model "BPE" with
  * byte_fallback, spaces written as "▁" (U+2581), either by the legacy normalizer
@@ -29,6 +29,7 @@
 #include <stdint.h>
 
 #include "core/err.h"
+#include "models/spm_model.h"
 #include "models/tok_bpe.h"
 
 typedef struct tok_spm tok_spm;
@@ -38,7 +39,27 @@ typedef struct tok_spm tok_spm;
 int spm_bpe_detect(json_t *root);
 /* Errors name path; unsupported normalizers/pre-tokenizers/decoders are TF_EUNSUPPORTED. */
 int spm_bpe_load(json_t *root, const char *path, tok_spm **out, tf_err *err);
+/* From a parsed tokenizer.model of model_type BPE (what LlamaTokenizer reads). Merges are
+ * derived from the piece scores (spm_bpe_derive_merges over the NORMAL pieces); <0xNN>
+ * BYTE pieces serve byte_fallback; the dummy prefix goes before every segment, as the
+ * slow (legacy) LlamaTokenizer does. Control/unknown/user-defined pieces are for the
+ * caller to register as added tokens. Normalizer rules beyond the identity (a charsmap,
+ * remove_extra_whitespaces) are TF_EUNSUPPORTED; path names the file in messages. */
+int spm_bpe_from_model(const spm_model *m, const char *path, tok_spm **out, tf_err *err);
 void spm_bpe_free(tok_spm *t); /* NULL is a no-op */
+
+/* SentencePiece BPE's rule as a merge list: every split of a piece into two pieces is a
+ * merge ranked by the merged piece's score, best first (ties: lower id, then earlier
+ * split). pieces[id] (UTF-8, NUL-terminated) is NULL for a piece that takes no part in
+ * merges; find gives a participating piece's id, else -1. *out (owned by the caller,
+ * freed with free) lists them in rank order. Returns 0 or TF_ENOMEM. */
+typedef struct spm_bpe_split {
+    float score;
+    int32_t id, split; /* the merged piece, and the byte offset of the split */
+} spm_bpe_split;
+typedef int32_t (*spm_bpe_lookup)(void *ctx, const char *s, size_t len);
+int spm_bpe_derive_merges(const char *const *pieces, const float *scores, int n, spm_bpe_lookup find,
+                          void *ctx, spm_bpe_split **out, size_t *n_out);
 
 /* Appends the ids of s[0..len) (valid UTF-8, len >= 1), one segment between added tokens;
  * at_start: the segment begins the whole text (Metaspace prepend_scheme "first"). */

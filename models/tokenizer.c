@@ -168,12 +168,11 @@ int tok_load(const char *dir, tf_tokenizer **out, tf_err *err) {
         rc = tok_load_vocab_txt(t, dir, err);
     else if (snprintf(path, sizeof path, "%s/spiece.model", dir), access(path, F_OK) == 0)
         rc = tok_load_spiece(t, dir, err);
+    else if (snprintf(path, sizeof path, "%s/tokenizer.model", dir), access(path, F_OK) == 0)
+        rc = tok_load_spm_model(t, path, err);
     else
         rc = err_set(err, TF_ENOTFOUND, "%s: no tokenizer.json, vocab.json + merges.txt, "
-                     "vocab.txt nor spiece.model%s", dir,
-                     (snprintf(path, sizeof path, "%s/tokenizer.model", dir), access(path, F_OK) == 0)
-                         ? " (tokenizer.model alone, the SentencePiece protobuf, is not supported)"
-                         : "");
+                     "vocab.txt, spiece.model nor tokenizer.model", dir);
     if (rc == 0 && t->spm) rc = tok_load_spm_config(t, dir, err);
     if (rc < 0) goto fail;
     qsort(t->added, (size_t)t->n_added, sizeof *t->added, cmp_added);

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "models/spm_model.h"
 #include "models/tokenizer_impl.h"
 
 static int read_file(const char *path, char **out, size_t *len, tf_err *err) {
@@ -222,5 +223,28 @@ int tok_load_spiece(tf_tokenizer *t, const char *dir, tf_err *err) {
     if (rc == 0) rc = ug_finish(t->ug, "spiece.model", err);
     if (rc == 0 && t->ug->append_id >= 0)
         rc = tok_template_push(&t->tmpl, 1, t->ug->append_id, "spiece.model", err);
+    return rc;
+}
+
+/* tokenizer.model alone (Llama): the pieces and merges in models/tok_spm_bpe.c; control,
+ * unknown and user-defined pieces are added tokens; BOS first, LlamaTokenizer's default
+ * (tokenizer_config.json's add_bos_token / add_eos_token override it afterwards). */
+int tok_load_spm_model(tf_tokenizer *t, const char *path, tf_err *err) {
+    spm_model sm;
+    int rc = spm_model_load(path, &sm, err);
+    if (rc < 0) return rc;
+    if (sm.model_type == SPM_MODEL_UNIGRAM)
+        rc = err_set(err, TF_EUNSUPPORTED, "%s: a Unigram model (Unigram is read from spiece.model "
+                     "or tokenizer.json)", path);
+    else
+        rc = spm_bpe_from_model(&sm, path, &t->spm, err);
+    for (int i = 0; i < sm.n_pieces && rc == 0; i++) {
+        int type = sm.pieces[i].type;
+        if (type == SPM_CONTROL || type == SPM_UNKNOWN || type == SPM_USER_DEFINED)
+            rc = tok_add_special(t, sm.pieces[i].piece, i, 0, 0, path, err);
+    }
+    if (rc == 0 && sm.bos_id >= 0 && sm.bos_id < sm.n_pieces)
+        rc = tok_template_push(&t->tmpl, 0, sm.bos_id, path, err);
+    spm_model_close(&sm);
     return rc;
 }

@@ -87,5 +87,6 @@ int tok_load_vocab_txt(tf_tokenizer *t, const char *dir, tf_err *err);  /* BertT
 /* add_bos_token / add_eos_token of tokenizer_config.json (SentencePiece models). */
 int tok_load_spm_config(tf_tokenizer *t, const char *dir, tf_err *err);
 int tok_load_spiece(tf_tokenizer *t, const char *dir, tf_err *err);     /* spiece.model (T5) */
+int tok_load_spm_model(tf_tokenizer *t, const char *path, tf_err *err); /* tokenizer.model (Llama) */
 
 #endif

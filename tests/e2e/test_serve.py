@@ -27,6 +27,8 @@ import sentiment_tests  # noqa: E402
 from sentiment_tests import Sentiment  # noqa: E402,F401 - run by unittest.main
 import openapi_check  # noqa: E402
 import promtext  # noqa: E402
+import stories_tests  # noqa: E402
+from stories_tests import Stories  # noqa: E402,F401 - run by unittest.main
 
 BIN = None
 D = None          # the shared daemon
@@ -484,6 +486,7 @@ def main():
     lifecycle_tests.BIN = BIN
     attention_tests.BIN = BIN
     sentiment_tests.BIN = BIN
+    stories_tests.BIN = BIN
     prog = unittest.main(argv=[sys.argv[0]] + sys.argv[2:], exit=False, verbosity=2)
     return 0 if prog.result.wasSuccessful() else 1
 
