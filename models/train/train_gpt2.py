@@ -16,7 +16,8 @@ import torch
 
 import bpe_bytelevel as bpe
 import gpt2_data
-from common import BUNDLED, Clock, log, seed_all, set_threads, write_json, write_safetensors
+import stories260k
+from common import BUNDLED, REPO, Clock, log, seed_all, set_threads, write_json, write_safetensors
 from gpt2_model import GPT2
 
 EOS = "<|endoftext|>"
@@ -59,6 +60,8 @@ def main():
     ap.add_argument("--steps", type=int, default=600)
     ap.add_argument("--lr", type=float, default=1.5e-3)
     ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--synthetic", type=int, default=3000,
+                    help="stories sampled from llama2.c stories260K added to the training text (0 = none)")
     a = ap.parse_args()
     threads = set_threads()
     seed_all(a.seed)
@@ -66,6 +69,13 @@ def main():
 
     train_docs, hold_docs = gpt2_data.split()
     log(f"stories: {len(train_docs)} train, {len(hold_docs)} held out")
+    synth = []
+    if a.synthetic:
+        # Paragraphs as in the real file (the sampler's text has single newlines).
+        synth = [s.replace("\n", "\n\n") for s in
+                 stories260k.cached(a.synthetic, a.seed, os.path.join(REPO, "build", "train_data"))]
+        log(f"synthetic stories: {len(synth)} ({clock.s():.0f}s)")
+    train_docs = train_docs + synth
     vocab, merges = bpe.train(train_docs, a.vocab, specials=(EOS,))
     enc = bpe.Encoder(vocab, merges)
     eos = vocab[EOS]
@@ -117,7 +127,8 @@ def main():
     write_json(os.path.join(a.out, "tokenizer.json"), bpe.tokenizer_json(vocab, merges, (EOS,)), indent=None)
     write_json(os.path.join(a.out, "train_log.json"), {
         "args": vars(a) | {"out": os.path.relpath(a.out)}, "threads": threads, "params": n_params,
-        "train_tokens": len(data), "train_stories": len(train_docs), "heldout_stories": len(hold_docs),
+        "train_tokens": len(data), "train_stories": len(train_docs) - len(synth),
+        "synthetic_stories": len(synth), "heldout_stories": len(hold_docs),
         "tokenizer_s": round(t_tok, 1), "train_s": round(train_s, 1), "total_s": round(clock.s(), 1),
         "torch_fp32_heldout_nll": round(nll, 4), "torch_fp32_heldout_ppl": round(math.exp(nll), 3),
         "heldout_tokens": n_tok, "loss_curve": hist})

@@ -63,7 +63,7 @@ def main():
     ap.add_argument("--max-src", type=int, default=192)
     ap.add_argument("--max-tgt", type=int, default=64)
     ap.add_argument("--tokens", type=int, default=2400, help="source+target tokens per batch")
-    ap.add_argument("--steps", type=int, default=900)
+    ap.add_argument("--steps", type=int, default=1800)
     ap.add_argument("--lr", type=float, default=1.5e-3)
     ap.add_argument("--seed", type=int, default=1234)
     a = ap.parse_args()
