@@ -42,3 +42,9 @@ def spm_corpus():
         lines.append(src)
         lines += tgts
     return lines
+
+
+def scitldr_sentences(split):
+    """The abstracts as their lists of sentences (for the lead-sentence baseline)."""
+    with open(need_shared(f"datasets/scitldr/{split}.jsonl"), encoding="utf-8") as f:
+        return [[s.strip() for s in json.loads(line)["source"]] for line in f]

@@ -18,7 +18,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import wordpiece
-from common import BUNDLED, Clock, log, need_shared, seed_all, set_threads, write_json, write_safetensors
+from common import BUNDLED, REPO, Clock, log, need_shared, seed_all, set_threads, write_json, write_safetensors
 
 
 def read_sst2(split):
@@ -194,7 +194,7 @@ def main():
     write_json(os.path.join(a.out, "config.json"), model.hf_config())
     wordpiece.write_files(a.out, vocab, write_json)
     write_json(os.path.join(a.out, "train_log.json"), {
-        "args": vars(a) | {"out": os.path.relpath(a.out)}, "threads": threads, "params": n_params,
+        "args": vars(a) | {"out": os.path.relpath(a.out, REPO)}, "threads": threads, "params": n_params,
         "steps": steps, "tokenizer_s": round(t_tok, 1), "train_s": round(train_s, 1),
         "total_s": round(clock.s(), 1), "torch_fp32_dev_accuracy": round(acc, 4), "curve": hist})
 

@@ -60,7 +60,7 @@ def main():
     ap.add_argument("--steps", type=int, default=600)
     ap.add_argument("--lr", type=float, default=1.5e-3)
     ap.add_argument("--seed", type=int, default=1234)
-    ap.add_argument("--synthetic", type=int, default=3000,
+    ap.add_argument("--synthetic", type=int, default=0,
                     help="stories sampled from llama2.c stories260K added to the training text (0 = none)")
     a = ap.parse_args()
     threads = set_threads()
@@ -126,7 +126,7 @@ def main():
     write_json(os.path.join(a.out, "generation_config.json"), {"bos_token_id": eos, "eos_token_id": eos})
     write_json(os.path.join(a.out, "tokenizer.json"), bpe.tokenizer_json(vocab, merges, (EOS,)), indent=None)
     write_json(os.path.join(a.out, "train_log.json"), {
-        "args": vars(a) | {"out": os.path.relpath(a.out)}, "threads": threads, "params": n_params,
+        "args": vars(a) | {"out": os.path.relpath(a.out, REPO)}, "threads": threads, "params": n_params,
         "train_tokens": len(data), "train_stories": len(train_docs) - len(synth),
         "synthetic_stories": len(synth), "heldout_stories": len(hold_docs),
         "tokenizer_s": round(t_tok, 1), "train_s": round(train_s, 1), "total_s": round(clock.s(), 1),

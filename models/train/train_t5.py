@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 import t5_data
-from common import BUNDLED, Clock, log, seed_all, set_threads, write_json, write_safetensors
+from common import BUNDLED, REPO, Clock, log, seed_all, set_threads, write_json, write_safetensors
 from t5_model import T5
 
 try:
@@ -139,7 +139,7 @@ def main():
         "tokenizer_class": "T5Tokenizer", "eos_token": "</s>", "unk_token": "<unk>", "pad_token": "<pad>",
         "extra_ids": 0, "additional_special_tokens": [], "model_max_length": 512, "legacy": True})
     write_json(os.path.join(a.out, "train_log.json"), {
-        "args": vars(a) | {"out": os.path.relpath(a.out)}, "threads": threads, "params": n_params,
+        "args": vars(a) | {"out": os.path.relpath(a.out, REPO)}, "threads": threads, "params": n_params,
         "pairs": len(data), "epochs_started": epoch, "tokenizer_s": round(t_tok, 1),
         "train_s": round(train_s, 1), "total_s": round(clock.s(), 1), "curve": hist})
     log(f"wrote {a.out} in {clock.s():.0f}s")
