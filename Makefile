@@ -34,8 +34,8 @@ TOOLS_BIN  := $(patsubst tools/%.c,$(BUILD)/tools/%,$(TOOLS_SRC))
 # Per-file ISA flags: only these files may use wider instructions.
 # Row kernels: -O3 so gcc vectorizes the plain loops (baseline ISA only).
 $(BUILD)/core/ops.o $(BUILD)/core/attention.o: ISA_FLAGS := -O3
-$(BUILD)/core/gemm_avx2.o: ISA_FLAGS := -mavx2 -mfma -mf16c
-$(BUILD)/core/gemm_vnni.o: ISA_FLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx2 -mfma -mf16c
+$(BUILD)/core/gemm_avx2.o $(BUILD)/core/attn_rows_avx2.o: ISA_FLAGS := -mavx2 -mfma -mf16c
+$(BUILD)/core/gemm_vnni.o $(BUILD)/core/attn_rows_avx512.o: ISA_FLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx2 -mfma -mf16c
 
 .PHONY: all deps run test test-run unit e2e bench bench-run install clean check-layers models fixtures reference quality
 
@@ -58,10 +58,12 @@ $(BUILD)/libtfserver.a: $(SERVER_OBJ) $(BUILD)/libtf.a
 	ar rcs $@ $(SERVER_OBJ)
 
 $(BIN): $(BUILD)/server/main.o $(BUILD)/libtfserver.a $(BUILD)/libtf.a
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+	@echo "  LD  $@"
+	@$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tools/%: $(BUILD)/tools/%.o $(BUILD)/libtf.a
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+	@echo "  LD  $@"
+	@$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
 
 # The unit-test suite table is generated from the file names, so adding
 # tests/unit/test_foo.c (exporting foo_suite()) is all it takes.
@@ -74,7 +76,8 @@ $(BUILD)/tests/unit/run_unit.o: $(BUILD)/suites.inc
 $(BUILD)/tests/unit/run_unit.o: ALL_CFLAGS += -I$(BUILD)
 
 $(UNIT_BIN): $(BUILD)/tests/unit/run_unit.o $(call OBJ,$(TEST_SRC)) $(BUILD)/libtfserver.a $(BUILD)/libtf.a
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(TEST_LIBS) $(LDLIBS)
+	@echo "  LD  $@"
+	@$(CC) $(ALL_CFLAGS) -o $@ $^ $(TEST_LIBS) $(LDLIBS)
 
 check-layers:
 	@./tools/check-layers.sh

@@ -12,11 +12,28 @@
 #ifndef TF_CORE_ATTENTION_H
 #define TF_CORE_ATTENTION_H
 
+/* Attention-score statistics of one head, summed over the query rows the kernel saw;
+ * divide by n_rows for means. Filled inside the kernel from the softmax weights it
+ * already has, so monitoring costs one pass over the row, not a second attention. */
+typedef struct tf_attn_stats {
+    double entropy_sum;  /* normalized entropy H/log(n_keys) (rows with n_keys > 1) */
+    double max_sum;      /* largest weight */
+    double sink_sum;     /* weight on position 0 */
+    double prompt_sum;   /* weight on positions < n_prompt (1 - share on generated) */
+    int n_rows;
+    int n_entropy_rows;  /* rows with more than one key */
+} tf_attn_stats;
+
 typedef struct tf_attn_shape {
     int n_head, n_kv_head, d_head;
     float scale;          /* 1/sqrt(d_head) for GPT-2; 1 for T5 */
     int ldq, ldkv, ldo;   /* row strides in floats */
+    tf_attn_stats *stats; /* NULL, or [n_head] accumulators (indexed by head) */
+    int n_prompt;         /* positions below this count as prompt in the stats */
 } tf_attn_shape;
+
+/* Adds one softmax row (n_keys weights) to st. */
+void attn_stats_add_row(tf_attn_stats *st, const float *p, int n_keys, int n_prompt);
 
 /* q: (n_q, ldq); k, v: (n_past + n_q, ldkv); out: (n_q, ldo). Heads [h0, h1). */
 void attn_causal(const tf_attn_shape *s, const float *q, int n_q, const float *k, const float *v,

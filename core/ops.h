@@ -20,6 +20,12 @@ void ops_gelu_tanh(float *x, size_t n);
 void ops_gelu_erf(float *x, size_t n);
 void ops_relu(float *x, size_t n);
 void ops_silu(float *x, size_t n);
+/* Rotary position embedding, rotate-half layout (HF LlamaRotaryEmbedding/apply_rotary_pos_emb):
+ * each of the n_heads heads of x (d_head floats, side by side) has its pairs (j, j + d_head/2)
+ * rotated by the angle whose cos/sin are cs[j], sn[j] (j < d_head/2), in place. */
+void ops_rope_rotate_half(float *x, int n_heads, int d_head, const float *cs, const float *sn);
+/* y = silu(gate) * up over n elements; y may equal gate. */
+void ops_swiglu(const float *gate, const float *up, float *y, size_t n);
 /* y += x */
 void ops_add(float *y, const float *x, size_t n);
 /* y[r][c] += b[c] over n_rows rows */

@@ -2,7 +2,8 @@
 # Installs the Debian packages transformerd needs to build and test, if any is missing.
 # As root it runs apt-get; otherwise it prints the exact command and fails.
 set -eu
-PKGS="gcc make pkg-config libmicrohttpd-dev libjansson-dev libopenblas-dev libuv1-dev check curl python3"
+# prometheus brings promtool, which the end-to-end tests run on /metrics.
+PKGS="gcc make pkg-config libmicrohttpd-dev libjansson-dev libopenblas-dev libuv1-dev check curl python3 prometheus"
 missing=""
 for p in $PKGS; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -94,15 +94,8 @@ static int by_prob_desc(const void *a, const void *b) {
 
 /* Fills ws->prob with softmax(logits). */
 static void probabilities(const float *logits, int vocab, tf_decode_ws *ws) {
-    const float mx = logits[ops_argmax(logits, vocab)];
-    double sum = 0;
-    for (int i = 0; i < vocab; i++) {
-        float e = expf(logits[i] - mx);
-        ws->prob[i] = e;
-        sum += e;
-    }
-    const float inv = (float)(1.0 / sum);
-    for (int i = 0; i < vocab; i++) ws->prob[i] *= inv;
+    memcpy(ws->prob, logits, sizeof(float) * (size_t)vocab);
+    ops_softmax(ws->prob, vocab);
 }
 
 /* The candidates after top-k and top-p: ids in ws->idx by descending probability.

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/attention.h"
+#include "core/gemm.h"
 #include "core/ops.h"
 #include "models/model_impl.h"
 
@@ -237,6 +238,7 @@ static int gpt2_load(tf_model *m, const tf_hf_config *cfg, tf_ckpt *ck, tf_err *
     m->info.vocab_size = g->n_vocab;
     m->kv_n_layer = g->n_layer;
     m->kv_dim = e;
+    m->attn_n_head = g->n_head;
 
     int id;
     if ((rc = hfc_int(cfg, "eos_token_id", -1, -1, g->n_vocab - 1, &id, err)) < 0) return rc;
@@ -261,6 +263,10 @@ static int ensure_rows(gpt2 *g, int rows, int n_seqs, tf_err *err) {
     }
     if (rows <= g->cap_rows) return 0;
     const size_t e = (size_t)g->n_embd;
+    /* Sized here, at step boundaries, so linear_forward never has to grow it. */
+    const int k_max = g->n_inner > g->n_embd ? g->n_inner : g->n_embd;
+    int rc = gemm_ws_reserve(&g->ws, rows, (k_max + 63) / 64 * 64, err);
+    if (rc < 0) return rc;
     float **bufs[] = {&g->x, &g->h, &g->qkv, &g->att, &g->ff};
     const size_t widths[] = {e, e, 3 * e, e, (size_t)g->n_inner};
     for (int i = 0; i < 5; i++) {
@@ -291,7 +297,12 @@ static void attn_worker(void *ctx, int ith, int nth) {
         const int si = item / g->n_head, h = item % g->n_head;
         tf_seq *s = j->seqs[si];
         const int row = g->row_of_seq[si];
-        attn_causal(&j->shape, g->qkv + (size_t)row * 3 * g->n_embd, j->n_tokens[si],
+        tf_attn_shape shape = j->shape;
+        if (s->attn) {
+            shape.stats = s->attn + (size_t)j->layer * g->n_head;
+            shape.n_prompt = s->n_prompt;
+        }
+        attn_causal(&shape, g->qkv + (size_t)row * 3 * g->n_embd, j->n_tokens[si],
                     seq_k_layer(s, j->layer), seq_v_layer(s, j->layer), s->n_past, h, h + 1,
                     g->att + (size_t)row * g->n_embd, scores);
     }

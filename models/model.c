@@ -13,6 +13,7 @@
 
 static const tf_family *const families[] = {
     &tf_family_gpt2,
+    &tf_family_llama,
 };
 
 static const tf_family *family_find(const tf_hf_config *cfg) {
@@ -47,7 +48,7 @@ int model_load(const char *dir, const tf_model_opts *opts, tf_model **out, tf_er
     m->family = family_find(cfg);
     if (!m->family) {
         const char *type = hfc_str(cfg, "model_type", "(none)");
-        rc = err_set(err, TF_EUNSUPPORTED, "%s/config.json: model_type \"%s\" is not supported (supported: gpt2)",
+        rc = err_set(err, TF_EUNSUPPORTED, "%s/config.json: model_type \"%s\" is not supported (supported: gpt2, llama)",
                      dir, type);
         goto fail;
     }

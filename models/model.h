@@ -32,6 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/attention.h" /* tf_attn_stats */
 #include "core/err.h"
 
 typedef struct tf_model tf_model;
@@ -87,6 +88,7 @@ typedef struct tf_gen_params {
     uint64_t seed;             /* same seed, same text */
     float repetition_penalty;  /* 1 = off; HF semantics (divide positive, multiply negative) */
     int ignore_eos;            /* benchmarks: keep going past EOS */
+    int attn_summary;          /* collect per-layer/head attention statistics */
     int n_stop;                /* <= TF_MAX_STOP */
     const char *stop[TF_MAX_STOP]; /* borrowed; seq_new copies them */
 } tf_gen_params;
@@ -120,6 +122,10 @@ typedef struct tf_seq_state {
     size_t text_stable_len; /* prefix of text that can be streamed now: whole UTF-8 characters
                              * that can no longer turn into a stop string */
     size_t kv_bytes;        /* KV cache memory this sequence owns */
+    /* With attn_summary: [attn_n_layer][attn_n_head] sums over every query row the
+     * sequence fed (prompt and generated); NULL otherwise. */
+    const tf_attn_stats *attn;
+    int attn_n_layer, attn_n_head;
 } tf_seq_state;
 
 void seq_state(const tf_seq *s, tf_seq_state *out);
@@ -139,5 +145,14 @@ typedef struct tf_batch {
 } tf_batch;
 
 int model_step(tf_model *m, tf_batch *b, tf_err *err);
+
+/* ---- conversion ------------------------------------------------------------------------ */
+
+/* A llama2.c checkpoint (legacy .bin: 7 int32 header, fp32 weights) and its tok*.bin
+ * tokenizer into a Hugging Face LlamaForCausalLM directory out_dir (created if absent):
+ * config.json, model.safetensors, tokenizer.json, tokenizer_config.json,
+ * generation_config.json. models/llama2c.c. */
+int model_convert_llama2c(const char *checkpoint, const char *tokenizer, const char *out_dir,
+                          tf_err *err);
 
 #endif

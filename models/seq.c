@@ -81,7 +81,11 @@ int seq_new(tf_model *m, const int32_t *prompt, int n_prompt, const tf_gen_param
     s->kv_bytes *= 2;
     s->text_cap = 256;
     s->text = malloc(s->text_cap);
-    if (!s->tokens || !s->logprobs || !s->k || !s->v || !s->text) goto nomem;
+    if (p->attn_summary)
+        s->attn = calloc((size_t)m->kv_n_layer * (size_t)(m->attn_n_head > 0 ? m->attn_n_head : 1),
+                         sizeof(tf_attn_stats));
+    if (!s->tokens || !s->logprobs || !s->k || !s->v || !s->text || (p->attn_summary && !s->attn))
+        goto nomem;
     memcpy(s->tokens, prompt, sizeof(int32_t) * (size_t)n_prompt);
     s->sampler = (tf_sampler){.temperature = p->temperature,
                               .top_k = p->top_k,
@@ -112,6 +116,7 @@ void seq_free(tf_seq *s) {
     free(s->v);
     for (int i = 0; i < s->n_stop; i++) free(s->stop[i]);
     free(s->text);
+    free(s->attn);
     free(s);
 }
 
@@ -216,4 +221,7 @@ void seq_state(const tf_seq *s, tf_seq_state *out) {
         out->text_stable_len = s->text_len - hold - utf8;
     }
     out->kv_bytes = s->kv_bytes;
+    out->attn = s->attn;
+    out->attn_n_layer = s->attn ? s->model->kv_n_layer : 0;
+    out->attn_n_head = s->attn ? s->model->attn_n_head : 0;
 }

@@ -20,6 +20,7 @@
 
 #include "models/pretok.h"
 #include "models/tok_bpe.h"
+#include "models/tok_spm_bpe.h"
 #include "models/unicode.h"
 
 typedef struct tok_added {
@@ -38,6 +39,11 @@ struct tf_tokenizer {
                                * that does not start with one (the Rust pre-tokenizer's rule;
                                * the slow GPT2Tokenizer prefixes only the whole text) */
     int use_regex;            /* ByteLevel: pre-split with the GPT-2 regex */
+    /* SentencePiece-style BPE (Llama): the vocab and merges live here; bpe then holds only
+     * the added tokens. owned, NULL for byte-level BPE. */
+    tok_spm *spm;
+    int32_t pre_ids[4], post_ids[4]; /* added around every encoding (BOS/EOS templates) */
+    int n_pre, n_post;
 };
 
 /* Files larger than this are refused: no GPT-2-family tokenizer file comes near it. */
@@ -194,6 +200,9 @@ static int check_pipeline(tf_tokenizer *t, json_t *root, const char *path, tf_er
     return 0;
 }
 
+static int add_added_tokens(tf_tokenizer *t, json_t *added, const char *path, tf_err *err);
+static int load_fast_spm(tf_tokenizer *t, json_t *root, const char *path, tf_err *err);
+
 static int load_fast(tf_tokenizer *t, const char *path, tf_err *err) {
     json_t *root = NULL;
     char *buf = NULL;
@@ -205,6 +214,10 @@ static int load_fast(tf_tokenizer *t, const char *path, tf_err *err) {
     json_t *added = json_object_get(root, "added_tokens");
     if (!json_is_object(root) || !json_is_object(model)) {
         rc = err_set(err, TF_EFORMAT, "%s: no \"model\" object", path);
+        goto done;
+    }
+    if (spm_bpe_detect(root)) {
+        rc = load_fast_spm(t, root, path, err);
         goto done;
     }
     if ((rc = check_model(model, path, err)) < 0 || (rc = check_pipeline(t, root, path, err)) < 0)
@@ -231,36 +244,79 @@ static int load_fast(tf_tokenizer *t, const char *path, tf_err *err) {
         }
         if (rc < 0) goto done;
     }
-    if (added && !json_is_array(added)) {
-        rc = err_set(err, TF_EFORMAT, "%s: added_tokens is not an array", path);
-        goto done;
-    }
+    if ((rc = add_added_tokens(t, added, path, err)) < 0) goto done;
+    rc = bpe_finish(&t->bpe, path, err);
+done:
+    free(buf);
+    json_decref(root);
+    return rc;
+}
+
+static int add_added_tokens(tf_tokenizer *t, json_t *added, const char *path, tf_err *err) {
+    int rc = 0;
+    size_t i;
+    json_t *m;
+    if (added && !json_is_array(added))
+        return err_set(err, TF_EFORMAT, "%s: added_tokens is not an array", path);
     json_array_foreach(added, i, m) {
         json_t *id = json_object_get(m, "id");
         const char *content = json_string_value(json_object_get(m, "content"));
         if (!json_is_integer(id) || !content) {
-            rc = err_set(err, TF_EFORMAT, "%s: added_tokens[%zu] needs an integer id and a content",
-                         path, i);
-            goto done;
+            return err_set(err, TF_EFORMAT, "%s: added_tokens[%zu] needs an integer id and a content",
+                           path, i);
         }
         json_int_t v = json_integer_value(id);
         if (v < 0 || v >= TOK_MAX_ID) {
-            rc = err_set(err, TF_EFORMAT, "%s: added_tokens[%zu].id %lld outside [0, %d)", path, i,
-                         (long long)v, TOK_MAX_ID);
-            goto done;
+            return err_set(err, TF_EFORMAT, "%s: added_tokens[%zu].id %lld outside [0, %d)", path, i,
+                           (long long)v, TOK_MAX_ID);
         }
         /* single_word needs word-boundary rules we do not implement; refuse, don't guess. */
         rc = bool_field(m, "single_word", 0)
                  ? err_set(err, TF_EUNSUPPORTED, "%s: added_tokens[%zu].single_word", path, i)
                  : add_special(t, content, (int32_t)v, bool_field(m, "lstrip", 0),
                                bool_field(m, "rstrip", 0), path, err);
-        if (rc < 0) goto done;
+        if (rc < 0) return rc;
     }
-    rc = bpe_finish(&t->bpe, path, err);
-done:
-    free(buf);
-    json_decref(root);
-    return rc;
+    return 0;
+}
+
+/* TemplateProcessing "single": the special tokens before and after $A (BOS/EOS). */
+static int parse_template(tf_tokenizer *t, json_t *post, const char *path, tf_err *err) {
+    if (!post || json_is_null(post)) return 0;
+    if (strcmp(type_of(post), "TemplateProcessing") != 0)
+        return err_set(err, TF_EUNSUPPORTED, "%s: post_processor \"%s\"", path, type_of(post));
+    int after = 0;
+    size_t i;
+    json_t *item;
+    json_array_foreach(json_object_get(post, "single"), i, item) {
+        if (json_object_get(item, "Sequence")) {
+            after = 1;
+            continue;
+        }
+        const char *name = json_string_value(json_object_get(json_object_get(item, "SpecialToken"), "id"));
+        json_t *ids = json_object_get(json_object_get(json_object_get(post, "special_tokens"), name ? name : ""), "ids");
+        size_t k;
+        json_t *id;
+        json_array_foreach(ids, k, id) {
+            int *n = after ? &t->n_post : &t->n_pre;
+            int32_t *dst = after ? t->post_ids : t->pre_ids;
+            if (!json_is_integer(id) || *n >= 4)
+                return err_set(err, TF_EUNSUPPORTED, "%s: post_processor.special_tokens \"%s\"",
+                               path, name ? name : "?");
+            dst[(*n)++] = (int32_t)json_integer_value(id);
+        }
+        if (!name || !ids)
+            return err_set(err, TF_EFORMAT, "%s: post_processor.single[%zu] names no special token",
+                           path, i);
+    }
+    return 0;
+}
+
+static int load_fast_spm(tf_tokenizer *t, json_t *root, const char *path, tf_err *err) {
+    int rc = spm_bpe_load(root, path, &t->spm, err);
+    if (rc < 0) return rc;
+    if ((rc = add_added_tokens(t, json_object_get(root, "added_tokens"), path, err)) < 0) return rc;
+    return parse_template(t, json_object_get(root, "post_processor"), path, err);
 }
 
 // --- vocab.json + merges.txt -----------------------------------------------------------
@@ -395,6 +451,43 @@ static int load_slow(tf_tokenizer *t, const char *dir, tf_err *err) {
     return bpe_finish(&t->bpe, path, err);
 }
 
+/* A special token named in tokenizer_config.json ("<s>" or {"content": "<s>"}); -1 if none. */
+static int32_t config_token_id(const tf_tokenizer *t, json_t *cfg, const char *key) {
+    json_t *v = json_object_get(cfg, key);
+    const char *s = json_is_string(v) ? json_string_value(v)
+                                      : json_string_value(json_object_get(v, "content"));
+    return s ? tok_find(t, s) : -1;
+}
+
+/* LlamaTokenizer(Fast) rebuilds its template from add_bos_token / add_eos_token when
+ * tokenizer_config.json has them, so they override tokenizer.json's post_processor. */
+static int spm_config(tf_tokenizer *t, const char *dir, tf_err *err) {
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
+    if (access(path, F_OK) != 0) return 0;
+    json_t *cfg;
+    int rc = load_json(path, &cfg, err);
+    if (rc < 0) return rc;
+    static const char *const flags[2] = {"add_bos_token", "add_eos_token"};
+    static const char *const names[2] = {"bos_token", "eos_token"};
+    for (int i = 0; i < 2 && rc == 0; i++) {
+        json_t *flag = json_object_get(cfg, flags[i]);
+        if (!json_is_boolean(flag)) continue;
+        int *n = i == 0 ? &t->n_pre : &t->n_post;
+        int32_t *ids = i == 0 ? t->pre_ids : t->post_ids;
+        *n = 0;
+        if (!json_is_true(flag)) continue;
+        int32_t id = config_token_id(t, cfg, names[i]);
+        if (id < 0)
+            rc = err_set(err, TF_EFORMAT, "%s: %s is true but %s names no known token", path,
+                         flags[i], names[i]);
+        else
+            ids[(*n)++] = id;
+    }
+    json_decref(cfg);
+    return rc;
+}
+
 int tok_load(const char *dir, tf_tokenizer **out, tf_err *err) {
     *out = NULL;
     tf_tokenizer *t = calloc(1, sizeof *t);
@@ -412,7 +505,11 @@ int tok_load(const char *dir, tf_tokenizer **out, tf_err *err) {
     else if (snprintf(path, sizeof path, "%s/vocab.json", dir), access(path, F_OK) == 0)
         rc = load_slow(t, dir, err);
     else
-        rc = err_set(err, TF_ENOTFOUND, "%s: no tokenizer.json nor vocab.json + merges.txt", dir);
+        rc = err_set(err, TF_ENOTFOUND, "%s: no tokenizer.json nor vocab.json + merges.txt%s", dir,
+                     (snprintf(path, sizeof path, "%s/tokenizer.model", dir), access(path, F_OK) == 0)
+                         ? " (tokenizer.model alone, the SentencePiece protobuf, is not supported)"
+                         : "");
+    if (rc == 0 && t->spm) rc = spm_config(t, dir, err);
     if (rc < 0) goto fail;
     qsort(t->added, (size_t)t->n_added, sizeof *t->added, cmp_added);
     for (int i = 0; i < t->n_added; i++) t->added_first[(uint8_t)t->added[i].content[0]] = 1;
@@ -428,6 +525,7 @@ void tok_free(tf_tokenizer *t) {
     for (int i = 0; i < t->n_added; i++) free(t->added[i].content);
     free(t->added);
     bpe_close(&t->bpe);
+    spm_bpe_free(t->spm);
     free(t);
 }
 
@@ -481,8 +579,9 @@ static int find_added(const tf_tokenizer *t, const uint8_t *s, size_t len, size_
     return -1;
 }
 
-static int encode_segment(const tf_tokenizer *t, const uint8_t *s, size_t len, tok_scratch *sc,
-                          tok_ids *out) {
+static int encode_segment(const tf_tokenizer *t, const uint8_t *s, size_t len, int at_start,
+                          tok_scratch *sc, tok_ids *out) {
+    if (t->spm) return spm_bpe_encode(t->spm, s, len, at_start, out);
     uint8_t *prefixed = NULL;
     if (t->add_prefix_space && s[0] != ' ') {
         if (!(prefixed = malloc(len + 1))) return TF_ENOMEM;
@@ -517,13 +616,15 @@ int tok_encode(const tf_tokenizer *t, const char *text, size_t len, int32_t **id
     tok_scratch sc = {0};
     int rc = ids_push(&out, 0); /* allocate even for empty text; popped below */
     out.n = 0;
+    for (int i = 0; i < t->n_pre && rc == 0; i++) rc = ids_push(&out, t->pre_ids[i]);
     for (size_t pos = 0; pos < len && rc == 0;) {
         size_t ms = len, me = len;
         int k = find_added(t, s, len, pos, &ms, &me);
-        if (ms > pos) rc = encode_segment(t, s + pos, ms - pos, &sc, &out);
+        if (ms > pos) rc = encode_segment(t, s + pos, ms - pos, pos == 0, &sc, &out);
         if (k >= 0 && rc == 0) rc = ids_push(&out, t->added[k].id);
         pos = me;
     }
+    for (int i = 0; i < t->n_post && rc == 0; i++) rc = ids_push(&out, t->post_ids[i]);
     scratch_close(&sc);
     free(fixed);
     if (rc < 0 || out.n > INT_MAX) {
@@ -538,6 +639,8 @@ int tok_encode(const tf_tokenizer *t, const char *text, size_t len, int32_t **id
 
 int tok_token_bytes(const tf_tokenizer *t, int32_t id, const char **bytes, size_t *len) {
     const tok_bpe *b = &t->bpe;
+    if (t->spm && (id < 0 || id >= b->n_ids || b->str_off[id] == UINT32_MAX))
+        return spm_bpe_token_bytes(t->spm, id, bytes, len); /* not an added token */
     if (id < 0 || id >= b->n_ids || b->str_off[id] == UINT32_MAX) return TF_ERANGE;
     *bytes = b->arena + b->raw_off[id];
     *len = b->raw_len[id];
@@ -554,7 +657,7 @@ int tok_decode(const tf_tokenizer *t, const int32_t *ids, int n, char **text, si
         size_t k;
         if (tok_token_bytes(t, ids[i], &p, &k) < 0)
             return err_set(err, TF_ERANGE, "token id %ld at position %d is not in the vocabulary "
-                           "(size %d)", (long)ids[i], i, t->bpe.n_ids);
+                           "(size %d)", (long)ids[i], i, tok_vocab_size(t));
         total += k;
     }
     char *o = malloc(total + 1);
@@ -564,6 +667,8 @@ int tok_decode(const tf_tokenizer *t, const int32_t *ids, int n, char **text, si
         const char *p = "";
         size_t k = 0;
         tok_token_bytes(t, ids[i], &p, &k);
+        /* The SentencePiece decoders (Strip, Metaspace) drop the space the "▁" prefix made. */
+        if (pos == 0 && k > 0 && p[0] == ' ' && t->spm && spm_bpe_strip_lead_space(t->spm)) p++, k--;
         memcpy(o + pos, p, k);
         pos += k;
     }
@@ -573,13 +678,16 @@ int tok_decode(const tf_tokenizer *t, const int32_t *ids, int n, char **text, si
     return 0;
 }
 
-int tok_vocab_size(const tf_tokenizer *t) { return t->bpe.n_ids; }
+int tok_vocab_size(const tf_tokenizer *t) {
+    int n = t->spm ? spm_bpe_n_ids(t->spm) : 0;
+    return t->bpe.n_ids > n ? t->bpe.n_ids : n;
+}
 
 int32_t tok_find(const tf_tokenizer *t, const char *token) {
     size_t n = strlen(token);
     for (int i = 0; i < t->n_added; i++)
         if (t->added[i].len == n && memcmp(t->added[i].content, token, n) == 0) return t->added[i].id;
-    return bpe_find(&t->bpe, token, n);
+    return t->spm ? spm_bpe_find(t->spm, token, n) : bpe_find(&t->bpe, token, n);
 }
 
 const char *tok_unicode_version(void) { return uni_version(); }

@@ -1,10 +1,16 @@
-/* tokenizer.h: the GPT-2 byte-level BPE tokenizer (module prefix tok_).
+/* tokenizer.h: byte-level BPE (GPT-2) and SentencePiece BPE (Llama) tokenizers (module prefix tok_).
  *
  * Loads a Hugging Face checkpoint directory: tokenizer.json when present (both the old
  * dialect -- model without "type", merges as "a b" strings -- and the newer one --
  * "type": "BPE", merges as "a b" strings or ["a", "b"] pairs), else the slow files
  * vocab.json + merges.txt with special tokens from added_tokens.json,
  * tokenizer_config.json (added_tokens_decoder, *_token) and special_tokens_map.json.
+ *
+ * A tokenizer.json in SentencePiece-BPE form (byte_fallback, Metaspace or a "▁" Prepend
+ * normalizer) is served by models/tok_spm_bpe.c instead; for it the ids of a
+ * TemplateProcessing post-processor (BOS), or of add_bos_token / add_eos_token in
+ * tokenizer_config.json, surround every encoding, and decoding drops the one leading
+ * space the "▁" prefix produced, as the HF Strip/Metaspace decoders do.
  *
  * Encoding matches transformers' tokenizer(text)["input_ids"] for GPT-2: added/special
  * tokens written in the text (e.g. "<|endoftext|>") become their id (leftmost, longest

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "server/cli.h"
+#include "server/serve.h"
 
 typedef struct subcommand {
     const char *name;
@@ -12,14 +13,16 @@ typedef struct subcommand {
 } subcommand;
 
 static const subcommand subcommands[] = {
-    {"generate", cli_generate, "continue a prompt with a decoder-only model (GPT-2)"},
+    {"generate", cli_generate, "continue a prompt with a decoder-only model (GPT-2, Llama)"},
     {"tokenize", cli_tokenize, "print the token ids a model receives for a text"},
+    {"serve", serve_main, "run the HTTP daemon (continuous batching; see README \"Serving\")"},
+    {"convert-llama2c", cli_convert_llama2c, "turn a llama2.c checkpoint into a Llama directory"},
 };
 
 static void usage(FILE *f) {
     fprintf(f, "usage: transformerd COMMAND [flags]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++)
-        fprintf(f, "  %-10s %s\n", subcommands[i].name, subcommands[i].help);
+        fprintf(f, "  %-16s %s\n", subcommands[i].name, subcommands[i].help);
     fprintf(f, "\n'transformerd COMMAND --help' explains each command's flags.\n");
 }
 

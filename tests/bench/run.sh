@@ -1,7 +1,8 @@
 #!/bin/sh
 # make bench: GPT-2-small-shaped model (124M parameters, random weights, made here by
-# build/tools/mkgpt2, never committed): prefill tokens/s on a 128-token prompt and decode
-# tokens/s at batch 1 for 128 new tokens, int8 and fp32, 1 and 2 threads, peak RSS.
+# build/tools/mkgpt2, never committed) and a Llama-shaped one of the same size
+# (build/tools/mkllama): prefill tokens/s on a 128-token prompt and decode tokens/s at
+# batch 1 for 128 new tokens, int8 and fp32, 1 and 2 threads, peak RSS.
 # Then the kernel microbenchmark and the HTTP load run when they are built.
 set -eu
 BUILD=${1:-build}
@@ -21,21 +22,18 @@ if [ ! -f "$MODEL/model.safetensors" ]; then
     "$BUILD/tools/mkgpt2" --out "$MODEL" $tok >/dev/null
 fi
 
-# " the" is one token in GPT-2's vocabulary: this prompt is 128 tokens.
-PROMPT="the$(i=1; while [ $i -lt 128 ]; do printf ' the'; i=$((i + 1)); done)"
-
-echo "## GPT-2-small (124M, random weights), prompt 128 tokens, 128 new tokens, best of $REPS"
-echo
-echo "| dtype | threads | prefill tok/s | decode tok/s | peak RSS MB |"
-echo "|---|---|---|---|---|"
-for dtype in int8 fp32; do
-    for threads in 1 2; do
-        best=""
-        r=0
-        while [ $r -lt "$REPS" ]; do
-            "$BIN" generate --model "$MODEL" --prompt "$PROMPT" --max-new-tokens 128 --ignore-eos \
-                --dtype $dtype --threads $threads --json > "$BUILD/bench/out.json"
-            best=$(python3 - "$BUILD/bench/out.json" "$best" <<'PY'
+# One table: prefill and decode tokens/s for int8/fp32 at 1 and 2 threads, best of $REPS.
+bench_model() { # MODEL PROMPT
+    echo "| dtype | threads | prefill tok/s | decode tok/s | peak RSS MB |"
+    echo "|---|---|---|---|---|"
+    for dtype in int8 fp32; do
+        for threads in 1 2; do
+            best=""
+            r=0
+            while [ $r -lt "$REPS" ]; do
+                "$BIN" generate --model "$1" --prompt "$2" --max-new-tokens 128 --ignore-eos \
+                    --dtype $dtype --threads $threads --json > "$BUILD/bench/out.json"
+                best=$(python3 - "$BUILD/bench/out.json" "$best" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1])); t = d["timings"]
 pre = d["prompt_tokens"] / t["prefill_s"]
@@ -47,14 +45,34 @@ if sys.argv[2]:
 print(f"{pre:.0f} {dec:.1f} {rss:.0f}")
 PY
 )
-            r=$((r + 1))
+                r=$((r + 1))
+            done
+            # shellcheck disable=SC2086
+            set -- "$1" "$2" $best
+            echo "| $dtype | $threads | $3 | $4 | $5 |"
         done
-        # shellcheck disable=SC2086
-        set -- $best
-        echo "| $dtype | $threads | $1 | $2 | $3 |"
     done
-done
+    echo
+}
+
+# " the" is one token in GPT-2's vocabulary: this prompt is 128 tokens.
+PROMPT="the$(i=1; while [ $i -lt 128 ]; do printf ' the'; i=$((i + 1)); done)"
+
+echo "## GPT-2-small (124M, random weights), prompt 128 tokens, 128 new tokens, best of $REPS"
 echo
+bench_model "$MODEL" "$PROMPT"
+
+# Llama-shaped at GPT-2-small size (build/tools/mkllama defaults: 768 wide, 12 layers,
+# 12 query heads over 4 KV heads, SwiGLU 2048, vocab 32000, untied head; 125M, random).
+# Its tokenizer makes "▁the" one token and adds BOS: 127 words are 128 tokens.
+LLAMA=$BUILD/bench/llama-small
+if [ ! -f "$LLAMA/model.safetensors" ]; then
+    "$BUILD/tools/mkllama" --out "$LLAMA" >/dev/null
+fi
+LPROMPT="the$(i=1; while [ $i -lt 127 ]; do printf ' the'; i=$((i + 1)); done)"
+echo "## Llama-shaped, GPT-2-small size (125M, GQA 12/4, random weights), prompt 128 tokens, 128 new tokens, best of $REPS"
+echo
+bench_model "$LLAMA" "$LPROMPT"
 if [ -x "$BUILD/tools/bench_gemm" ]; then
     echo "## int8 / fp32 matrix kernels"
     "$BUILD/tools/bench_gemm"

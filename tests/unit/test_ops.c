@@ -2,6 +2,8 @@
 #include <math.h>
 
 #include "core/attention.h"
+#include "core/attn_rows.h"
+#include "core/cpu.h"
 #include "core/fastmath.h"
 #include "core/ops.h"
 
@@ -95,6 +97,80 @@ START_TEST(grouped_query_heads_share_kv) {
 }
 END_TEST
 
+START_TEST(attention_stats_on_hand_built_rows) {
+    tf_attn_stats st = {0};
+    const float uniform[4] = {0.25f, 0.25f, 0.25f, 0.25f};
+    attn_stats_add_row(&st, uniform, 4, 2);
+    ck_assert_double_eq_tol(st.entropy_sum, 1.0, 1e-6); /* maximal: normalized to 1 */
+    ck_assert_double_eq_tol(st.max_sum, 0.25, 1e-7);
+    ck_assert_double_eq_tol(st.sink_sum, 0.25, 1e-7);
+    ck_assert_double_eq_tol(st.prompt_sum, 0.5, 1e-7);
+    tf_attn_stats one = {0};
+    const float onehot_sink[4] = {1, 0, 0, 0};
+    attn_stats_add_row(&one, onehot_sink, 4, 1);
+    ck_assert_double_eq_tol(one.entropy_sum, 0.0, 1e-7); /* collapsed */
+    ck_assert_double_eq_tol(one.max_sum, 1.0, 1e-7);
+    ck_assert_double_eq_tol(one.sink_sum, 1.0, 1e-7);
+    /* a single key has no entropy to normalize: counted in n_rows only */
+    tf_attn_stats single = {0};
+    attn_stats_add_row(&single, onehot_sink, 1, 0);
+    ck_assert_int_eq(single.n_rows, 1);
+    ck_assert_int_eq(single.n_entropy_rows, 0);
+    ck_assert_double_eq_tol(single.prompt_sum, 0.0, 1e-7);
+    /* two-way split: H = log 2, normalized by log 3 */
+    tf_attn_stats half = {0};
+    const float two[3] = {0, 0.5f, 0.5f};
+    attn_stats_add_row(&half, two, 3, 3);
+    ck_assert_double_eq_tol(half.entropy_sum, log(2.0) / log(3.0), 1e-6);
+    ck_assert_double_eq_tol(half.prompt_sum, 1.0, 1e-7);
+}
+END_TEST
+
+START_TEST(fast_log_is_accurate) {
+    for (float x = 1e-30f; x < 1e30f; x *= 1.37f)
+        ck_assert_msg(fabs(fm_logf(x) - log((double)x)) < 2e-6 * (1 + fabs(log((double)x))), "log(%g)", x);
+}
+END_TEST
+
+/* Every ISA's attention rows against the reference: float sums in a different order,
+ * so a relative tolerance of 1e-5 (about 100 ulp at these lengths). */
+START_TEST(attention_rows_match_reference) {
+    const tf_attn_rows *variants[] = {&attn_rows_avx2, &attn_rows_avx512};
+    const tf_isa needs[] = {TF_ISA_AVX2, TF_ISA_VNNI};
+    enum { LD = 203, NK = 37 };
+    static float q[LD], k[NK * LD], p[NK];
+    unsigned x = 12345;
+    for (int i = 0; i < NK * LD; i++) {
+        x = x * 1103515245u + 12345u;
+        k[i] = (float)((x >> 8) & 0xffff) / 65536.0f - 0.5f;
+    }
+    for (int i = 0; i < LD; i++) q[i] = k[(i * 7) % (NK * LD)];
+    for (int j = 0; j < NK; j++) p[j] = (float)(j + 1) / (NK * (NK + 1) / 2);
+    const int widths[] = {1, 7, 16, 17, 64, 80, 128, 200};
+    for (size_t v = 0; v < 2; v++) {
+        if (!cpu_isa_supported(needs[v])) continue;
+        for (size_t w = 0; w < sizeof widths / sizeof widths[0]; w++) {
+            const int d = widths[w];
+            for (int nk = 1; nk <= NK; nk += 9) {
+                float want[NK], got[NK];
+                attn_rows_ref.scores(q, k, LD, nk, d, 0.125f, want);
+                variants[v]->scores(q, k, LD, nk, d, 0.125f, got);
+                for (int j = 0; j < nk; j++)
+                    ck_assert_msg(fabsf(got[j] - want[j]) <= 1e-5f * (1 + fabsf(want[j])),
+                                  "scores v%zu d%d n%d j%d", v, d, nk, j);
+                float ow[LD] = {0}, og[LD] = {0};
+                attn_rows_ref.weighted_sum(p, k, LD, nk, d, ow);
+                variants[v]->weighted_sum(p, k, LD, nk, d, og);
+                for (int i = 0; i < d; i++)
+                    ck_assert_msg(fabsf(og[i] - ow[i]) <= 1e-5f * (1 + fabsf(ow[i])),
+                                  "sum v%zu d%d n%d i%d", v, d, nk, i);
+                ck_assert_float_eq(og[d], 0); /* nothing written past d */
+            }
+        }
+    }
+}
+END_TEST
+
 Suite *ops_suite(void) {
     Suite *s = suite_create("ops");
     TCase *tc = tcase_create("core");
@@ -104,6 +180,9 @@ Suite *ops_suite(void) {
     tcase_add_test(tc, softmax_sums_to_one_and_survives_all_minus_inf);
     tcase_add_test(tc, attention_is_causal_and_exact);
     tcase_add_test(tc, grouped_query_heads_share_kv);
+    tcase_add_test(tc, attention_stats_on_hand_built_rows);
+    tcase_add_test(tc, fast_log_is_accurate);
+    tcase_add_test(tc, attention_rows_match_reference);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -239,6 +239,42 @@ START_TEST(empty_prompt_starts_from_bos) {
 }
 END_TEST
 
+START_TEST(attention_summary_covers_every_fed_row) {
+    tf_gen_params p;
+    gen_params_default(&p);
+    p.max_new_tokens = 5;
+    p.ignore_eos = 1;
+    p.attn_summary = 1;
+    int32_t prompt[4] = {15496, 11, 616, 1438};
+    tf_seq *s;
+    tf_err err = {0};
+    ck_assert_int_eq(seq_new(model, prompt, 4, &p, &s, &err), 0);
+    run(s);
+    tf_seq_state st;
+    seq_state(s, &st);
+    ck_assert_ptr_nonnull(st.attn);
+    ck_assert_int_eq(st.attn_n_layer, 2);
+    ck_assert_int_eq(st.attn_n_head, 4);
+    /* 4 prompt rows + 4 decode rows (the 5th token is sampled, never fed) */
+    for (int i = 0; i < 8; i++) {
+        const tf_attn_stats *a = &st.attn[i];
+        ck_assert_int_eq(a->n_rows, 8);
+        ck_assert_int_eq(a->n_entropy_rows, 7); /* position 0 sees one key */
+        ck_assert(a->entropy_sum >= 0 && a->entropy_sum <= 7 + 1e-5);
+        ck_assert(a->max_sum > 0 && a->max_sum <= 8 + 1e-5);
+        /* every row's weight on the 4 prompt positions is at least its sink weight */
+        ck_assert(a->prompt_sum + 1e-6 >= a->sink_sum);
+        ck_assert(a->sink_sum >= 1.0 - 1e-6); /* row 0 puts all weight on position 0 */
+    }
+    seq_free(s);
+    p.attn_summary = 0;
+    ck_assert_int_eq(seq_new(model, prompt, 4, &p, &s, &err), 0);
+    seq_state(s, &st);
+    ck_assert_ptr_null(st.attn);
+    seq_free(s);
+}
+END_TEST
+
 Suite *seq_suite(void) {
     Suite *s = suite_create("seq");
     TCase *tc = tcase_create("core");
@@ -250,6 +286,7 @@ Suite *seq_suite(void) {
     tcase_add_test(tc, same_seed_same_tokens_other_seed_differs);
     tcase_add_test(tc, bad_params_are_refused_with_the_field_named);
     tcase_add_test(tc, empty_prompt_starts_from_bos);
+    tcase_add_test(tc, attention_summary_covers_every_fed_row);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,0 +1,60 @@
+/* AVX2+FMA attention rows; this file alone is compiled with -mavx2 -mfma. */
+#include <immintrin.h>
+
+#include "core/attn_rows.h"
+
+static float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+static void scores_avx2(const float *q, const float *k, int ld, int n_keys, int d, float scale,
+                        float *scores) {
+    const int d8 = d & ~7;
+    for (int j = 0; j < n_keys; j++) {
+        const float *kj = k + (long)j * ld;
+        __m256 acc = _mm256_setzero_ps();
+        for (int i = 0; i < d8; i += 8)
+            acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), _mm256_loadu_ps(kj + i), acc);
+        float s = hsum8(acc);
+        for (int i = d8; i < d; i++) s += q[i] * kj[i];
+        scores[j] = s * scale;
+    }
+}
+
+static void weighted_sum_avx2(const float *p, const float *v, int ld, int n_keys, int d,
+                              float *out) {
+    int i = 0;
+    /* 32 output floats in registers at a time, streaming over the keys */
+    for (; i + 32 <= d; i += 32) {
+        __m256 a0 = _mm256_loadu_ps(out + i), a1 = _mm256_loadu_ps(out + i + 8);
+        __m256 a2 = _mm256_loadu_ps(out + i + 16), a3 = _mm256_loadu_ps(out + i + 24);
+        for (int j = 0; j < n_keys; j++) {
+            const float *vj = v + (long)j * ld + i;
+            const __m256 pj = _mm256_set1_ps(p[j]);
+            a0 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vj), a0);
+            a1 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vj + 8), a1);
+            a2 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vj + 16), a2);
+            a3 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vj + 24), a3);
+        }
+        _mm256_storeu_ps(out + i, a0);
+        _mm256_storeu_ps(out + i + 8, a1);
+        _mm256_storeu_ps(out + i + 16, a2);
+        _mm256_storeu_ps(out + i + 24, a3);
+    }
+    for (; i + 8 <= d; i += 8) {
+        __m256 a = _mm256_loadu_ps(out + i);
+        for (int j = 0; j < n_keys; j++)
+            a = _mm256_fmadd_ps(_mm256_set1_ps(p[j]), _mm256_loadu_ps(v + (long)j * ld + i), a);
+        _mm256_storeu_ps(out + i, a);
+    }
+    for (; i < d; i++) {
+        float a = out[i];
+        for (int j = 0; j < n_keys; j++) a += p[j] * v[(long)j * ld + i];
+        out[i] = a;
+    }
+}
+
+const tf_attn_rows attn_rows_avx2 = {.scores = scores_avx2, .weighted_sum = weighted_sum_avx2};

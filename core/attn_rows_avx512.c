@@ -1,0 +1,78 @@
+/* AVX-512 attention rows; this file alone is compiled with AVX-512 flags.
+ * Scores take four keys at a time so four independent FMA chains hide latency;
+ * tails use masked loads, so any head width works. */
+#include <immintrin.h>
+
+#include "core/attn_rows.h"
+
+static void scores_avx512(const float *q, const float *k, int ld, int n_keys, int d, float scale,
+                          float *scores) {
+    const int d16 = d & ~15;
+    const __mmask16 tail = (__mmask16)((1u << (d - d16)) - 1);
+    int j = 0;
+    for (; j + 4 <= n_keys; j += 4) {
+        const float *k0 = k + (long)j * ld, *k1 = k0 + ld, *k2 = k1 + ld, *k3 = k2 + ld;
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int i = 0; i < d16; i += 16) {
+            const __m512 qi = _mm512_loadu_ps(q + i);
+            a0 = _mm512_fmadd_ps(qi, _mm512_loadu_ps(k0 + i), a0);
+            a1 = _mm512_fmadd_ps(qi, _mm512_loadu_ps(k1 + i), a1);
+            a2 = _mm512_fmadd_ps(qi, _mm512_loadu_ps(k2 + i), a2);
+            a3 = _mm512_fmadd_ps(qi, _mm512_loadu_ps(k3 + i), a3);
+        }
+        if (tail) {
+            const __m512 qi = _mm512_maskz_loadu_ps(tail, q + d16);
+            a0 = _mm512_fmadd_ps(qi, _mm512_maskz_loadu_ps(tail, k0 + d16), a0);
+            a1 = _mm512_fmadd_ps(qi, _mm512_maskz_loadu_ps(tail, k1 + d16), a1);
+            a2 = _mm512_fmadd_ps(qi, _mm512_maskz_loadu_ps(tail, k2 + d16), a2);
+            a3 = _mm512_fmadd_ps(qi, _mm512_maskz_loadu_ps(tail, k3 + d16), a3);
+        }
+        scores[j] = _mm512_reduce_add_ps(a0) * scale;
+        scores[j + 1] = _mm512_reduce_add_ps(a1) * scale;
+        scores[j + 2] = _mm512_reduce_add_ps(a2) * scale;
+        scores[j + 3] = _mm512_reduce_add_ps(a3) * scale;
+    }
+    for (; j < n_keys; j++) {
+        const float *kj = k + (long)j * ld;
+        __m512 a = _mm512_setzero_ps();
+        for (int i = 0; i < d16; i += 16)
+            a = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), _mm512_loadu_ps(kj + i), a);
+        if (tail)
+            a = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, q + d16),
+                                _mm512_maskz_loadu_ps(tail, kj + d16), a);
+        scores[j] = _mm512_reduce_add_ps(a) * scale;
+    }
+}
+
+static void weighted_sum_avx512(const float *p, const float *v, int ld, int n_keys, int d,
+                                float *out) {
+    int i = 0;
+    for (; i + 64 <= d; i += 64) {
+        __m512 a0 = _mm512_loadu_ps(out + i), a1 = _mm512_loadu_ps(out + i + 16);
+        __m512 a2 = _mm512_loadu_ps(out + i + 32), a3 = _mm512_loadu_ps(out + i + 48);
+        for (int j = 0; j < n_keys; j++) {
+            const float *vj = v + (long)j * ld + i;
+            const __m512 pj = _mm512_set1_ps(p[j]);
+            a0 = _mm512_fmadd_ps(pj, _mm512_loadu_ps(vj), a0);
+            a1 = _mm512_fmadd_ps(pj, _mm512_loadu_ps(vj + 16), a1);
+            a2 = _mm512_fmadd_ps(pj, _mm512_loadu_ps(vj + 32), a2);
+            a3 = _mm512_fmadd_ps(pj, _mm512_loadu_ps(vj + 48), a3);
+        }
+        _mm512_storeu_ps(out + i, a0);
+        _mm512_storeu_ps(out + i + 16, a1);
+        _mm512_storeu_ps(out + i + 32, a2);
+        _mm512_storeu_ps(out + i + 48, a3);
+    }
+    for (; i < d; i += 16) {
+        const int left = d - i;
+        const __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+        __m512 a = _mm512_maskz_loadu_ps(m, out + i);
+        for (int j = 0; j < n_keys; j++)
+            a = _mm512_fmadd_ps(_mm512_set1_ps(p[j]), _mm512_maskz_loadu_ps(m, v + (long)j * ld + i),
+                                a);
+        _mm512_mask_storeu_ps(out + i, m, a);
+    }
+}
+
+const tf_attn_rows attn_rows_avx512 = {.scores = scores_avx512,
+                                       .weighted_sum = weighted_sum_avx512};

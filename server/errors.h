@@ -1,0 +1,54 @@
+/* errors.h: the HTTP error vocabulary (module prefix herr_).
+ *
+ * Every refusal the daemon sends is one row of the table in errors.c: a kind,
+ * its HTTP status and its JSON "type". Bodies are always
+ * {"error": {"type": "...", "message": "..."}}; openapi.yaml lists the same rows.
+ *
+ *     tf_http_error e;
+ *     herr_set(&e, HERR_INVALID_FIELD, "max_new_tokens must be an integer");
+ *     char *body = herr_body(&e);   // malloc'd JSON
+ *
+ * Thread-safety: stateless.
+ */
+#ifndef TF_SERVER_ERRORS_H
+#define TF_SERVER_ERRORS_H
+
+#include <stddef.h>
+
+#define HERR_MAP(X)                                          \
+    X(INVALID_JSON, 400, "invalid_json")                     \
+    X(INVALID_FIELD, 400, "invalid_field")                   \
+    X(UNAUTHORIZED, 401, "unauthorized")                     \
+    X(NOT_FOUND, 404, "not_found")                           \
+    X(MODEL_NOT_FOUND, 404, "model_not_found")               \
+    X(METHOD_NOT_ALLOWED, 405, "method_not_allowed")         \
+    X(BODY_TOO_LARGE, 413, "body_too_large")                 \
+    X(PROMPT_TOO_LONG, 422, "prompt_too_long")               \
+    X(OUT_OF_RANGE, 422, "out_of_range")                     \
+    X(QUEUE_FULL, 429, "queue_full")                         \
+    X(INTERNAL, 500, "internal_error")                       \
+    X(NOT_READY, 503, "not_ready")                           \
+    X(DRAINING, 503, "draining")                             \
+    X(QUEUE_TIMEOUT, 503, "queue_timeout")                   \
+    X(TIMEOUT, 504, "timeout")
+
+typedef enum tf_herr_kind {
+#define HERR_ENUM(name, status, type) HERR_##name,
+    HERR_MAP(HERR_ENUM)
+#undef HERR_ENUM
+    HERR_COUNT
+} tf_herr_kind;
+
+typedef struct tf_http_error {
+    tf_herr_kind kind;
+    char msg[256];
+} tf_http_error;
+
+/* Fills e (may be NULL); returns -1 so parsers can `return herr_set(...)`. */
+int herr_set(tf_http_error *e, tf_herr_kind kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int herr_status(tf_herr_kind kind);
+const char *herr_type(tf_herr_kind kind);
+/* {"error":{"type","message"}} as a malloc'd NUL-terminated string, or NULL on OOM. */
+char *herr_body(const tf_http_error *e);
+
+#endif

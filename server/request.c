@@ -1,0 +1,213 @@
+/* request.c: field-by-field validation of generation requests.
+ *
+ * DESIGN: one table per dialect lists the accepted fields with their JSON kind
+ * and bounds; a single loop checks types (400) and ranges (422), so the rules
+ * and openapi.yaml read the same. JSON null means "use the default", because
+ * OpenAI clients send explicit nulls.
+ */
+#include "server/request.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum { F_STRING, F_INT, F_NUMBER, F_BOOL, F_STOP, F_PROMPT, F_IGNORE } field_kind;
+
+typedef enum {
+    K_PROMPT, K_MODEL, K_MAX_NEW, K_TEMPERATURE, K_TOP_K, K_TOP_P, K_SEED, K_REP_PENALTY,
+    K_STOP, K_STREAM, K_LOGPROBS, K_NONE
+} field_key;
+
+typedef struct field {
+    const char *name;
+    field_kind kind;
+    field_key key;
+    double min, max; /* inclusive unless min_open */
+    int min_open;
+} field;
+
+#define MAXTOK 0 /* placeholder: max_new_tokens' ceiling comes from tf_req_limits */
+static const field generate_fields[] = {
+    {"prompt", F_STRING, K_PROMPT, 0, 0, 0},
+    {"model", F_STRING, K_MODEL, 0, 0, 0},
+    {"max_new_tokens", F_INT, K_MAX_NEW, 1, MAXTOK, 0},
+    {"temperature", F_NUMBER, K_TEMPERATURE, 0, 100, 0},
+    {"top_k", F_INT, K_TOP_K, 0, 1000000, 0},
+    {"top_p", F_NUMBER, K_TOP_P, 0, 1, 1},
+    {"seed", F_INT, K_SEED, 0, 9007199254740991.0, 0},
+    {"repetition_penalty", F_NUMBER, K_REP_PENALTY, 0, 100, 1},
+    {"stop", F_STOP, K_STOP, 0, 0, 0},
+    {"stream", F_BOOL, K_STREAM, 0, 0, 0},
+    {"logprobs", F_BOOL, K_LOGPROBS, 0, 0, 0},
+};
+
+/* The OpenAI completions subset. */
+static const field openai_fields[] = {
+    {"prompt", F_PROMPT, K_PROMPT, 0, 0, 0},
+    {"model", F_STRING, K_MODEL, 0, 0, 0},
+    {"max_tokens", F_INT, K_MAX_NEW, 1, MAXTOK, 0},
+    {"temperature", F_NUMBER, K_TEMPERATURE, 0, 2, 0},
+    {"top_p", F_NUMBER, K_TOP_P, 0, 1, 1},
+    {"seed", F_INT, K_SEED, 0, 9007199254740991.0, 0},
+    {"stop", F_STOP, K_STOP, 0, 0, 0},
+    {"stream", F_BOOL, K_STREAM, 0, 0, 0},
+};
+
+#define STOP_MAX_BYTES 256
+
+static int parse_stop(tf_gen_request *r, const char *name, json_t *v, int allow_string, tf_http_error *e) {
+    json_t *one = NULL;
+    size_t n;
+    if (json_is_string(v) && allow_string) {
+        one = v;
+        n = 1;
+    } else if (json_is_array(v)) {
+        n = json_array_size(v);
+    } else {
+        return herr_set(e, HERR_INVALID_FIELD, "%s must be an array of strings%s", name,
+                        allow_string ? " or a string" : "");
+    }
+    if (n > TF_MAX_STOP)
+        return herr_set(e, HERR_OUT_OF_RANGE, "%s may hold at most %d strings, got %zu", name, TF_MAX_STOP, n);
+    for (size_t i = 0; i < n; i++) {
+        json_t *s = one ? one : json_array_get(v, i);
+        if (!json_is_string(s)) return herr_set(e, HERR_INVALID_FIELD, "%s[%zu] must be a string", name, i);
+        size_t l = json_string_length(s);
+        if (l == 0 || l > STOP_MAX_BYTES)
+            return herr_set(e, HERR_OUT_OF_RANGE, "%s[%zu] must be 1 to %d bytes long", name, i, STOP_MAX_BYTES);
+        if (memchr(json_string_value(s), 0, l)) /* the engine takes C strings */
+            return herr_set(e, HERR_OUT_OF_RANGE, "%s[%zu] must not contain U+0000", name, i);
+        char *copy = malloc(l + 1);
+        if (!copy) return herr_set(e, HERR_INTERNAL, "out of memory");
+        memcpy(copy, json_string_value(s), l + 1);
+        r->stop_buf[r->params.n_stop] = copy;
+        r->params.stop[r->params.n_stop] = copy;
+        r->params.n_stop++;
+    }
+    return 0;
+}
+
+static int take_string(json_t *v, char **out, size_t *len) {
+    size_t l = json_string_length(v);
+    char *s = malloc(l + 1);
+    if (!s) return -1;
+    memcpy(s, json_string_value(v), l + 1);
+    *out = s;
+    if (len) *len = l;
+    return 0;
+}
+
+static int apply(tf_gen_request *r, const field *f, json_t *v, const tf_req_limits *lim, tf_http_error *e) {
+    double num = 0;
+    switch (f->kind) {
+    case F_IGNORE:
+        return 0;
+    case F_STRING:
+        if (!json_is_string(v)) return herr_set(e, HERR_INVALID_FIELD, "%s must be a string", f->name);
+        if (take_string(v, f->key == K_PROMPT ? &r->prompt : &r->model, f->key == K_PROMPT ? &r->prompt_len : NULL))
+            return herr_set(e, HERR_INTERNAL, "out of memory");
+        return 0;
+    case F_PROMPT: /* OpenAI: a string, or an array holding exactly one string */
+        if (json_is_array(v) && json_array_size(v) == 1 && json_is_string(json_array_get(v, 0)))
+            v = json_array_get(v, 0);
+        else if (json_is_array(v))
+            return herr_set(e, HERR_INVALID_FIELD, "prompt must be a string or an array of one string");
+        if (!json_is_string(v))
+            return herr_set(e, HERR_INVALID_FIELD, "prompt must be a string or an array of one string");
+        if (take_string(v, &r->prompt, &r->prompt_len)) return herr_set(e, HERR_INTERNAL, "out of memory");
+        return 0;
+    case F_BOOL:
+        if (!json_is_boolean(v)) return herr_set(e, HERR_INVALID_FIELD, "%s must be a boolean", f->name);
+        *(f->key == K_STREAM ? &r->stream : &r->logprobs) = json_is_true(v);
+        return 0;
+    case F_STOP:
+        return parse_stop(r, f->name, v, r->api == REQ_COMPLETIONS, e);
+    case F_INT:
+        if (!json_is_integer(v)) return herr_set(e, HERR_INVALID_FIELD, "%s must be an integer", f->name);
+        num = (double)json_integer_value(v);
+        break;
+    case F_NUMBER:
+        if (!json_is_number(v)) return herr_set(e, HERR_INVALID_FIELD, "%s must be a number", f->name);
+        num = json_number_value(v);
+        break;
+    }
+    double max = f->key == K_MAX_NEW ? lim->max_new_tokens : f->max;
+    if (!(f->min_open ? num > f->min : num >= f->min) || !(num <= max) || !isfinite(num)) {
+        if (f->kind == F_INT)
+            return herr_set(e, HERR_OUT_OF_RANGE, "%s must be between %.0f and %.0f, got %lld", f->name, f->min, max,
+                            (long long)json_integer_value(v));
+        return herr_set(e, HERR_OUT_OF_RANGE, "%s must be in %s%g, %g], got %g", f->name, f->min_open ? "(" : "[",
+                        f->min, max, num);
+    }
+    switch (f->key) {
+    case K_MAX_NEW: r->params.max_new_tokens = (int)num; break;
+    case K_TEMPERATURE: r->params.temperature = (float)num; break;
+    case K_TOP_K: r->params.top_k = (int)num; break;
+    case K_TOP_P: r->params.top_p = (float)num; break;
+    case K_SEED:
+        r->params.seed = (uint64_t)json_integer_value(v);
+        r->seed_given = 1;
+        break;
+    case K_REP_PENALTY: r->params.repetition_penalty = (float)num; break;
+    default: break;
+    }
+    return 0;
+}
+
+int req_parse(tf_req_api api, const char *body, size_t len, const tf_req_limits *lim, tf_gen_request *r,
+              tf_http_error *e) {
+    memset(r, 0, sizeof *r);
+    r->api = api;
+    gen_params_default(&r->params);
+    if (api == REQ_COMPLETIONS) r->params.temperature = 1.0f; /* OpenAI's default */
+    json_error_t jerr;
+    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+    if (!root)
+        return herr_set(e, HERR_INVALID_JSON, "malformed JSON at line %d, column %d: %s", jerr.line, jerr.column,
+                        jerr.text);
+    int rc = 0;
+    if (!json_is_object(root)) {
+        rc = herr_set(e, HERR_INVALID_JSON, "the request body must be a JSON object");
+        goto done;
+    }
+    const field *fields = api == REQ_GENERATE ? generate_fields : openai_fields;
+    size_t n_fields = api == REQ_GENERATE ? sizeof generate_fields / sizeof generate_fields[0]
+                                          : sizeof openai_fields / sizeof openai_fields[0];
+    const char *key;
+    json_t *v;
+    json_object_foreach(root, key, v) {
+        const field *f = NULL;
+        for (size_t i = 0; i < n_fields && !f; i++)
+            if (strcmp(fields[i].name, key) == 0) f = &fields[i];
+        if (!f) {
+            if (api == REQ_COMPLETIONS) continue;
+            rc = herr_set(e, HERR_INVALID_FIELD, "unknown field '%.64s'", key);
+            goto done;
+        }
+        if (json_is_null(v)) continue;
+        if ((rc = apply(r, f, v, lim, e)) < 0) goto done;
+    }
+    if (!r->prompt) {
+        rc = herr_set(e, HERR_INVALID_FIELD, "prompt is required");
+        goto done;
+    }
+    if (r->prompt_len == 0) {
+        rc = herr_set(e, HERR_OUT_OF_RANGE, "prompt must not be empty");
+        goto done;
+    }
+    if (r->params.max_new_tokens > lim->max_new_tokens) r->params.max_new_tokens = lim->max_new_tokens;
+    tf_err err = {0};
+    if (gen_params_check(&r->params, &err) < 0) rc = herr_set(e, HERR_OUT_OF_RANGE, "%s", err.msg);
+done:
+    json_decref(root);
+    if (rc < 0) req_close(r);
+    return rc;
+}
+
+void req_close(tf_gen_request *r) {
+    free(r->prompt);
+    free(r->model);
+    for (int i = 0; i < TF_MAX_STOP; i++) free(r->stop_buf[i]);
+    memset(r, 0, sizeof *r);
+}
