@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "models/model_impl.h"
+#include "server/bundled.h"
 
 #define GPT2_DIR "models/bundled/gpt2-tinystories"
 
@@ -156,12 +157,39 @@ START_TEST(gpt2_continues_story_in_english) {
 }
 END_TEST
 
+/* `serve` without --model: the shipped directories are found from the binary's path
+ * (build/run_unit sits where build/transformerd does). */
+START_TEST(serve_defaults_find_bundled_models) {
+    if (access(GPT2_DIR "/model.safetensors", R_OK) != 0) {
+        printf("SKIP bundled: %s is absent (make models trains it)\n", GPT2_DIR);
+        return;
+    }
+    tf_config c;
+    memset(&c, 0, sizeof c);
+    char root[4096], msg[256];
+    int n = bundled_models(&c, root, sizeof root, msg, sizeof msg);
+    ck_assert_msg(n >= 1, "found %d specs (root \"%s\")", n, root);
+    int gen = -1;
+    for (int i = 0; i < c.n_models; i++)
+        if (c.models[i].task == TF_TASK_GENERATE) gen = i;
+    ck_assert_int_ge(gen, 0);
+    const char *d = c.models[gen].dir;
+    ck_assert_msg(strlen(d) > 16 && !strcmp(d + strlen(d) - 16, "gpt2-tinystories"), "%s", d);
+    ck_assert_int_eq(d[0], '/'); /* absolute: independent of the working directory */
+    for (int i = 0; i < c.n_models; i++) {
+        free(c.models[i].task_name);
+        free(c.models[i].dir);
+    }
+}
+END_TEST
+
 Suite *bundled_suite(void) {
     Suite *s = suite_create("bundled");
     TCase *tc = tcase_create("gpt2");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, gpt2_scores_english_over_scrambled);
     tcase_add_test(tc, gpt2_continues_story_in_english);
+    tcase_add_test(tc, serve_defaults_find_bundled_models);
     suite_add_tcase(s, tc);
     return s;
 }
