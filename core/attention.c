@@ -92,3 +92,33 @@ void attn_causal(const tf_attn_shape *s, const float *q, int n_q, const float *k
         }
     }
 }
+
+void attn_biased(const tf_attn_shape *s, const float *q, int n_q, int q_pos0, const float *k,
+                 const float *v, int n_kv, int causal, const float *bias, int bias_radius, int h0,
+                 int h1, float *out, float *scores) {
+    const int dh = s->d_head;
+    const int group = s->n_head / s->n_kv_head;
+    const int bias_ld = 2 * bias_radius + 1;
+    const tf_attn_rows *rows = attn_rows();
+    for (int h = h0; h < h1; h++) {
+        const int kvh = h / group;
+        const float *bh = bias ? bias + (size_t)h * bias_ld : NULL;
+        for (int i = 0; i < n_q; i++) {
+            const float *qi = q + (size_t)i * s->ldq + (size_t)h * dh;
+            const int qpos = q_pos0 + i;
+            int n_keys = causal ? qpos + 1 : n_kv;
+            if (n_keys > n_kv) n_keys = n_kv;
+            rows->scores(qi, k + (size_t)kvh * dh, s->ldkv, n_keys, dh, s->scale, scores);
+            if (bh)
+                for (int j = 0; j < n_keys; j++) {
+                    int r = j - qpos;
+                    r = r < -bias_radius ? -bias_radius : r > bias_radius ? bias_radius : r;
+                    scores[j] += bh[r + bias_radius];
+                }
+            ops_softmax(scores, n_keys);
+            float *oi = out + (size_t)i * s->ldo + (size_t)h * dh;
+            memset(oi, 0, sizeof(float) * dh);
+            rows->weighted_sum(scores, v + (size_t)kvh * dh, s->ldkv, n_keys, dh, oi);
+        }
+    }
+}

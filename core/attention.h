@@ -39,4 +39,15 @@ void attn_stats_add_row(tf_attn_stats *st, const float *p, int n_keys, int n_pro
 void attn_causal(const tf_attn_shape *s, const float *q, int n_q, const float *k, const float *v,
                  int n_past, int h0, int h1, float *out, float *scores);
 
+/* ---- attention with an additive relative-position bias (T5) ------------------------
+ * Scores are q·k·scale + bias (T5 passes scale 1: its attention is unscaled). Query i sits
+ * at position q_pos0 + i, key j at position j; with causal set, query i sees keys
+ * [0, q_pos0 + i], otherwise all n_kv keys. bias: NULL, or [n_head][2·bias_radius + 1],
+ * head h's entry for relative position r = j - (q_pos0 + i) at index
+ * clamp(r, -bias_radius, bias_radius) + bias_radius (T5's buckets are constant beyond
+ * max_distance, so a table of that radius is exact). scores: n_kv floats of scratch. */
+void attn_biased(const tf_attn_shape *s, const float *q, int n_q, int q_pos0, const float *k,
+                 const float *v, int n_kv, int causal, const float *bias, int bias_radius, int h0,
+                 int h1, float *out, float *scores);
+
 #endif

@@ -5,15 +5,18 @@
  * runs the family's forward pass once for all sequences, and samples for
  * every sequence whose prompt is fully in its cache. */
 #include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "models/beam.h"
 #include "models/model_impl.h"
 
 static const tf_family *const families[] = {
     &tf_family_gpt2,
     &tf_family_llama,
+    &tf_family_t5,
 };
 
 static const tf_family *family_find(const tf_hf_config *cfg) {
@@ -48,7 +51,7 @@ int model_load(const char *dir, const tf_model_opts *opts, tf_model **out, tf_er
     m->family = family_find(cfg);
     if (!m->family) {
         const char *type = hfc_str(cfg, "model_type", "(none)");
-        rc = err_set(err, TF_EUNSUPPORTED, "%s/config.json: model_type \"%s\" is not supported (supported: gpt2, llama)",
+        rc = err_set(err, TF_EUNSUPPORTED, "%s/config.json: model_type \"%s\" is not supported (supported: gpt2, llama, t5)",
                      dir, type);
         goto fail;
     }
@@ -91,6 +94,11 @@ void model_free(tf_model *m) {
     free(m->logits);
     free(m->want);
     decode_ws_close(&m->dws);
+    for (int i = 0; i < m->n_tasks; i++) {
+        free(m->tasks[i].key);
+        free(m->tasks[i].prefix);
+    }
+    free(m->tasks);
     free(m);
 }
 
@@ -106,16 +114,37 @@ int model_detokenize(const tf_model *m, const int32_t *ids, int n_ids, char **te
     return tok_decode(m->tok, ids, n_ids, text, len, err);
 }
 
-static int ensure_step_scratch(tf_model *m, int n_seqs, tf_err *err) {
+static int ensure_step_scratch(tf_model *m, int n_seqs, int n_rows, tf_err *err) {
+    if (n_rows > m->logits_rows) {
+        float *logits = realloc(m->logits, sizeof(float) * (size_t)n_rows * m->info.vocab_size);
+        if (!logits) return err_set(err, TF_ENOMEM, "logits for %d rows", n_rows);
+        m->logits = logits;
+        m->logits_rows = n_rows;
+    }
     if (n_seqs <= m->want_cap) return 0;
-    float *logits = realloc(m->logits, sizeof(float) * (size_t)n_seqs * m->info.vocab_size);
-    if (!logits) return err_set(err, TF_ENOMEM, "logits for %d sequences", n_seqs);
-    m->logits = logits;
     uint8_t *want = realloc(m->want, (size_t)n_seqs);
     if (!want) return err_set(err, TF_ENOMEM, "step flags");
     m->want = want;
     m->want_cap = n_seqs;
     return 0;
+}
+
+/* min_new_tokens and no_repeat_ngram_size for greedy/sampled decoding. The n-gram history
+ * is what transformers calls input_ids: the prompt and generated tokens for a decoder-only
+ * model, the decoder start token and generated tokens for an encoder-decoder. */
+static void apply_length_controls(tf_model *m, tf_seq *s, float *logits) {
+    const int n_gen = s->n_tokens - s->n_prompt;
+    if (n_gen < s->min_new_tokens && m->eos_id >= 0) logits[m->eos_id] = -INFINITY;
+    if (s->no_repeat_ngram <= 0) return;
+    if (!m->family->encoder_decoder) {
+        logits_ban_ngrams(logits, s->tokens, s->n_tokens, s->no_repeat_ngram);
+        return;
+    }
+    /* tokens[n_prompt - 1] is the last encoder token; borrow its slot for the start id */
+    int32_t *h = s->tokens + s->n_prompt - 1, saved = *h;
+    *h = m->decoder_start_id;
+    logits_ban_ngrams(logits, h, n_gen + 1, s->no_repeat_ngram);
+    *h = saved;
 }
 
 int model_step(tf_model *m, tf_batch *b, tf_err *err) {
@@ -132,11 +161,13 @@ int model_step(tf_model *m, tf_batch *b, tf_err *err) {
             if (b->seqs[j] == s)
                 return err_set(err, TF_EINVALID, "batch entry %d repeats entry %d", i, j);
     }
-    int rc = ensure_step_scratch(m, b->n_seqs, err);
+    int n_rows = 0;
+    for (int i = 0; i < b->n_seqs; i++) n_rows += b->seqs[i]->beam ? b->seqs[i]->beam->n_live : 1;
+    int rc = ensure_step_scratch(m, b->n_seqs, n_rows, err);
     if (rc < 0) return rc;
     for (int i = 0; i < b->n_seqs; i++) {
         tf_seq *s = b->seqs[i];
-        m->want[i] = s->n_past + b->n_tokens[i] == s->n_tokens;
+        m->want[i] = s->n_past + b->n_tokens[i] >= s->n_tokens;
     }
     rc = m->family->forward(m, b->seqs, b->n_tokens, b->n_seqs, m->want, m->logits, err);
     if (rc < 0) return rc;
@@ -144,7 +175,14 @@ int model_step(tf_model *m, tf_batch *b, tf_err *err) {
     for (int i = 0; i < b->n_seqs; i++) {
         if (!m->want[i]) continue;
         tf_seq *s = b->seqs[i];
-        float *logits = m->logits + (size_t)row++ * m->info.vocab_size;
+        float *logits = m->logits + (size_t)row * m->info.vocab_size;
+        if (s->beam) {
+            row += s->beam->n_live;
+            if (beam_step(s->beam, logits)) seq_finish_beam(s);
+            continue;
+        }
+        row++;
+        apply_length_controls(m, s, logits);
         float logprob = 0;
         int id = decode_pick(&s->sampler, logits, m->info.vocab_size, s->tokens, s->n_tokens,
                              &s->rng, &m->dws, &logprob);
@@ -159,4 +197,51 @@ int model_forward_logits(tf_model *m, tf_seq *s, int n_tokens, float *logits, tf
                        s->n_tokens - s->n_past);
     const uint8_t want = 1;
     return m->family->forward(m, &s, &n_tokens, 1, &want, logits, err);
+}
+
+int model_add_task(tf_model *m, const char *key, const char *prefix, const tf_task_defaults *d,
+                   tf_err *err) {
+    int i = 0;
+    while (i < m->n_tasks && strcmp(m->tasks[i].key, key) != 0) i++;
+    if (i == m->n_tasks) {
+        tf_task *t = realloc(m->tasks, sizeof *t * (size_t)(m->n_tasks + 1));
+        if (!t) return err_set(err, TF_ENOMEM, "task table");
+        m->tasks = t;
+        memset(&t[i], 0, sizeof t[i]);
+        if (!(t[i].key = strdup(key))) return err_set(err, TF_ENOMEM, "task table");
+        m->n_tasks++;
+    }
+    char *p = strdup(prefix);
+    if (!p) return err_set(err, TF_ENOMEM, "task prefix");
+    free(m->tasks[i].prefix);
+    m->tasks[i].prefix = p;
+    m->tasks[i].d = d ? *d : (tf_task_defaults){0};
+    return 0;
+}
+
+static const tf_task *task_find(const tf_model *m, const char *key) {
+    for (int i = 0; i < m->n_tasks; i++)
+        if (strcmp(m->tasks[i].key, key) == 0) return &m->tasks[i];
+    return NULL;
+}
+
+const char *model_task_prefix(const tf_model *m, const char *task_key) {
+    const tf_task *t = task_find(m, task_key);
+    return t ? t->prefix : NULL;
+}
+
+const char *model_task_key(const tf_model *m, int i) {
+    return i >= 0 && i < m->n_tasks ? m->tasks[i].key : NULL;
+}
+
+void model_task_defaults(const tf_model *m, const char *task_key, tf_gen_params *p) {
+    const tf_task *t = task_find(m, task_key);
+    if (!t) return;
+    const tf_task_defaults *d = &t->d;
+    if (d->set & TF_TD_BEAMS) p->num_beams = d->num_beams;
+    if (d->set & TF_TD_LP) p->length_penalty = d->length_penalty;
+    if (d->set & TF_TD_ES) p->early_stopping = d->early_stopping;
+    if (d->set & TF_TD_NGRAM) p->no_repeat_ngram_size = d->no_repeat_ngram_size;
+    if (d->set & TF_TD_MIN) p->min_new_tokens = d->min_new_tokens;
+    if (d->set & TF_TD_MAX) p->max_new_tokens = d->max_new_tokens;
 }

@@ -91,9 +91,20 @@ typedef struct tf_gen_params {
     int attn_summary;          /* collect per-layer/head attention statistics */
     int n_stop;                /* <= TF_MAX_STOP */
     const char *stop[TF_MAX_STOP]; /* borrowed; seq_new copies them */
+    /* Beam search and length controls (transformers' generate() semantics). The defaults
+     * (1, 1, 0, 0, 0) leave decoding exactly as without them. Beam search needs a family
+     * that reorders its caches (T5); elsewhere num_beams > 1 is TF_EUNSUPPORTED. With
+     * beams, sampling knobs are ignored and the text appears when the sequence finishes. */
+    int num_beams;             /* 1 = off; at most TF_MAX_BEAMS */
+    float length_penalty;      /* beam hypothesis score = sum(logprob) / length^length_penalty */
+    int early_stopping;        /* beams: stop as soon as num_beams hypotheses have ended */
+    int no_repeat_ngram_size;  /* 0 = off; no n-gram of this size occurs twice */
+    int min_new_tokens;        /* EOS is forbidden before this many new tokens */
 } tf_gen_params;
 
-/* Greedy, 16 new tokens, no stops. */
+#define TF_MAX_BEAMS 32
+
+/* Greedy, 16 new tokens, no stops, no beams. */
 void gen_params_default(tf_gen_params *p);
 /* Checks every field against its bounds; the message names the field and the range. */
 int gen_params_check(const tf_gen_params *p, tf_err *err);
@@ -145,6 +156,26 @@ typedef struct tf_batch {
 } tf_batch;
 
 int model_step(tf_model *m, tf_batch *b, tf_err *err);
+
+/* ---- encoder-decoder models (T5) ------------------------------------------------------
+ * For a model whose info.tasks has TF_TASK_TRANSLATE or TF_TASK_SUMMARIZE, seq_new's
+ * prompt is the ENCODER input (what model_tokenize returned, </s> included) and may hold
+ * up to info.n_ctx tokens; the generated tokens come from the decoder. The input may be
+ * fed in chunks like a prompt; the step that completes it runs the encoder over all of
+ * it, then the decoder's first position (earlier chunks only count as fed). */
+
+/* The text a task's input is prefixed with: task_key "summarization" or
+ * "translation_<src>_to_<tgt>" (e.g. "translation_en_to_de"). From config.json's
+ * task_specific_params, else the family's built-in table. NULL: the model does not do it. */
+const char *model_task_prefix(const tf_model *m, const char *task_key);
+/* Enumerates the task keys (for listing supported language pairs); NULL past the end. */
+const char *model_task_key(const tf_model *m, int i);
+/* Overlays the task's generation defaults from task_specific_params onto p (what
+ * transformers' pipelines use): num_beams, length_penalty, early_stopping,
+ * no_repeat_ngram_size, and min_length / max_length as new-token counts (the lengths
+ * count the decoder start token). Fields the config does not give are left alone; the
+ * caller then applies what the request says. */
+void model_task_defaults(const tf_model *m, const char *task_key, tf_gen_params *p);
 
 /* ---- conversion ------------------------------------------------------------------------ */
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "models/beam.h"
 #include "models/model_impl.h"
 
 void gen_params_default(tf_gen_params *p) {
@@ -18,6 +19,8 @@ void gen_params_default(tf_gen_params *p) {
     p->top_p = 1.0f;
     p->seed = 0;
     p->repetition_penalty = 1.0f;
+    p->num_beams = 1;
+    p->length_penalty = 1.0f;
 }
 
 int gen_params_check(const tf_gen_params *p, tf_err *err) {
@@ -33,6 +36,15 @@ int gen_params_check(const tf_gen_params *p, tf_err *err) {
         return err_set(err, TF_ERANGE, "repetition_penalty must be greater than 0 and at most 100");
     if (p->n_stop < 0 || p->n_stop > TF_MAX_STOP)
         return err_set(err, TF_ERANGE, "stop may hold at most %d strings", TF_MAX_STOP);
+    if (p->num_beams < 1 || p->num_beams > TF_MAX_BEAMS)
+        return err_set(err, TF_ERANGE, "num_beams must be between 1 and %d", TF_MAX_BEAMS);
+    if (!(p->length_penalty >= -10.0f && p->length_penalty <= 10.0f))
+        return err_set(err, TF_ERANGE, "length_penalty must be between -10 and 10");
+    if (p->no_repeat_ngram_size < 0 || p->no_repeat_ngram_size > 64)
+        return err_set(err, TF_ERANGE, "no_repeat_ngram_size must be between 0 and 64");
+    if (p->min_new_tokens < 0 || p->min_new_tokens > p->max_new_tokens)
+        return err_set(err, TF_ERANGE, "min_new_tokens must be between 0 and max_new_tokens (%d)",
+                       p->max_new_tokens);
     for (int i = 0; i < p->n_stop; i++) {
         size_t n = p->stop[i] ? strlen(p->stop[i]) : 0;
         if (n == 0 || n > 256)
@@ -47,7 +59,15 @@ int seq_new(tf_model *m, const int32_t *prompt, int n_prompt, const tf_gen_param
     int rc = gen_params_check(p, err);
     if (rc < 0) return rc;
     const int n_ctx = m->info.n_ctx;
+    const int encdec = m->family->encoder_decoder;
+    if (p->num_beams > 1 && !m->family->beams)
+        return err_set(err, TF_EUNSUPPORTED, "num_beams > 1: %s models decode without beam search",
+                       m->family->model_type);
     int32_t bos = m->bos_id;
+    if (encdec && n_prompt > n_ctx)
+        return err_set(err, TF_ETOOLONG, "the input has %d tokens; this model reads at most %d",
+                       n_prompt, n_ctx);
+    if (encdec && n_prompt == 0) return err_set(err, TF_EINVALID, "the input is empty");
     if (n_prompt == 0) {
         /* transformers cannot start from nothing either; GPT-2 conventionally starts an
          * unconditional sample from <|endoftext|>. */
@@ -55,7 +75,7 @@ int seq_new(tf_model *m, const int32_t *prompt, int n_prompt, const tf_gen_param
         prompt = &bos;
         n_prompt = 1;
     }
-    if (n_prompt >= n_ctx)
+    if (!encdec && n_prompt >= n_ctx)
         return err_set(err, TF_ETOOLONG,
                        "the prompt has %d tokens; this model allows at most %d (%d positions, "
                        "one kept for the first new token)",
@@ -72,12 +92,15 @@ int seq_new(tf_model *m, const int32_t *prompt, int n_prompt, const tf_gen_param
     s->max_new_tokens = p->max_new_tokens;
     s->ignore_eos = p->ignore_eos;
     long long cap = (long long)n_prompt + p->max_new_tokens;
-    s->n_cap = cap < n_ctx ? (int)cap : n_ctx;
+    /* An encoder-decoder's positions are the decoder's own: only max_new_tokens bounds them. */
+    s->n_cap = encdec || cap < n_ctx ? (int)cap : n_ctx;
+    s->min_new_tokens = p->min_new_tokens;
+    s->no_repeat_ngram = p->no_repeat_ngram_size;
     s->tokens = malloc(sizeof(int32_t) * (size_t)s->n_cap);
     s->logprobs = malloc(sizeof(float) * (size_t)(s->n_cap - n_prompt));
     s->kv_bytes = sizeof(float) * (size_t)m->kv_n_layer * s->n_cap * m->kv_dim;
-    s->k = malloc(s->kv_bytes);
-    s->v = malloc(s->kv_bytes);
+    s->k = malloc(s->kv_bytes ? s->kv_bytes : 1);
+    s->v = malloc(s->kv_bytes ? s->kv_bytes : 1);
     s->kv_bytes *= 2;
     s->text_cap = 256;
     s->text = malloc(s->text_cap);
@@ -86,6 +109,15 @@ int seq_new(tf_model *m, const int32_t *prompt, int n_prompt, const tf_gen_param
                          sizeof(tf_attn_stats));
     if (!s->tokens || !s->logprobs || !s->k || !s->v || !s->text || (p->attn_summary && !s->attn))
         goto nomem;
+    if (p->num_beams > 1 &&
+        (rc = beam_new(p, m->info.vocab_size, m->eos_id, m->decoder_start_id, &s->beam, err)) < 0) {
+        seq_free(s);
+        return rc;
+    }
+    if (m->family->seq_init && (rc = m->family->seq_init(s, p, err)) < 0) {
+        seq_free(s);
+        return rc;
+    }
     memcpy(s->tokens, prompt, sizeof(int32_t) * (size_t)n_prompt);
     s->sampler = (tf_sampler){.temperature = p->temperature,
                               .top_k = p->top_k,
@@ -110,6 +142,8 @@ nomem:
 
 void seq_free(tf_seq *s) {
     if (!s) return;
+    if (s->fam && s->model->family->seq_release) s->model->family->seq_release(s);
+    beam_free(s->beam);
     free(s->tokens);
     free(s->logprobs);
     free(s->k);
@@ -125,6 +159,9 @@ int seq_finished(const tf_seq *s) { return s->finish != TF_FINISH_NONE; }
 int seq_next_chunk(const tf_seq *s, int max_tokens) {
     if (s->finish != TF_FINISH_NONE) return 0;
     int pending = s->n_tokens - s->n_past;
+    /* A beam sequence feeds one token per beam; its tokens stay in the beam state until
+     * it finishes. */
+    if (s->beam && s->n_past >= s->n_prompt) return 1;
     if (max_tokens < 1) max_tokens = 1;
     return pending < max_tokens ? pending : max_tokens;
 }
@@ -182,6 +219,8 @@ void seq_append_token(tf_seq *s, int32_t id, float logprob) {
     const char *bytes;
     size_t n;
     if (tok_token_bytes(s->model->tok, id, &bytes, &n) == 0 && n > 0) {
+        if (n_gen == 0 && bytes[0] == ' ' && tok_strips_leading_space(s->model->tok))
+            bytes++, n--; /* Metaspace: the first word's "▁" is not text */
         size_t old_len = s->text_len;
         if (text_append(s, bytes, n) < 0) {
             s->finish = TF_FINISH_LENGTH; /* out of memory for text: end cleanly */
@@ -202,6 +241,17 @@ void seq_append_token(tf_seq *s, int32_t id, float logprob) {
     }
     if (s->n_tokens - s->n_prompt >= s->max_new_tokens || s->n_tokens >= s->n_cap)
         s->finish = TF_FINISH_LENGTH;
+}
+
+void seq_finish_beam(tf_seq *s) {
+    const int32_t *tok;
+    const float *lp;
+    int n, eos;
+    float eos_lp;
+    beam_best(s->beam, &tok, &lp, &n, &eos, &eos_lp);
+    for (int i = 0; i < n && s->finish == TF_FINISH_NONE; i++) seq_append_token(s, tok[i], lp[i]);
+    if (eos && s->finish == TF_FINISH_NONE) seq_append_token(s, s->model->eos_id, eos_lp);
+    if (s->finish == TF_FINISH_NONE) s->finish = TF_FINISH_LENGTH;
 }
 
 void seq_state(const tf_seq *s, tf_seq_state *out) {

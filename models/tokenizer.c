@@ -20,6 +20,7 @@
 
 #include "models/pretok.h"
 #include "models/tok_bpe.h"
+#include "models/tok_unigram.h"
 #include "models/tok_spm_bpe.h"
 #include "models/unicode.h"
 
@@ -39,6 +40,8 @@ struct tf_tokenizer {
                                * that does not start with one (the Rust pre-tokenizer's rule;
                                * the slow GPT2Tokenizer prefixes only the whole text) */
     int use_regex;            /* ByteLevel: pre-split with the GPT-2 regex */
+    tok_unigram *ug;          /* owned; non-NULL: a SentencePiece Unigram model (T5), and
+                               * bpe is unused */
     /* SentencePiece-style BPE (Llama): the vocab and merges live here; bpe then holds only
      * the added tokens. owned, NULL for byte-level BPE. */
     tok_spm *spm;
@@ -56,8 +59,8 @@ static int add_special(tf_tokenizer *t, const char *content, int32_t id, int lst
     size_t len = strlen(content);
     if (len == 0) return err_set(err, TF_EFORMAT, "%s: empty added token (id %ld)", what, (long)id);
     if (id < 0) { /* a special token named without an id: the vocab's, else a new one */
-        id = bpe_find(&t->bpe, content, len);
-        if (id < 0) id = t->bpe.n_ids;
+        id = t->ug ? -1 : bpe_find(&t->bpe, content, len);
+        if (id < 0) id = t->ug ? t->ug->n_ids : t->bpe.n_ids;
     }
     for (int i = 0; i < t->n_added; i++)
         if (t->added[i].len == len && memcmp(t->added[i].content, content, len) == 0) {
@@ -67,7 +70,7 @@ static int add_special(tf_tokenizer *t, const char *content, int32_t id, int lst
             return 0;
         }
     tf_err inner = {0};
-    int rc = bpe_add_token(&t->bpe, content, len, id, 1, &inner);
+    int rc = t->ug ? ug_add_special(t->ug, content, id) : bpe_add_token(&t->bpe, content, len, id, 1, &inner);
     if (rc < 0) return err_set(err, rc, "%s: added token \"%.64s\": %s", what, content, inner.msg);
     tok_added *a = realloc(t->added, (size_t)(t->n_added + 1) * sizeof *a);
     if (!a) return err_set(err, TF_ENOMEM, "out of memory");
@@ -203,6 +206,30 @@ static int check_pipeline(tf_tokenizer *t, json_t *root, const char *path, tf_er
 static int add_added_tokens(tf_tokenizer *t, json_t *added, const char *path, tf_err *err);
 static int load_fast_spm(tf_tokenizer *t, json_t *root, const char *path, tf_err *err);
 
+/* A Unigram tokenizer.json: "type": "Unigram", or the old dialect whose vocab is an array
+ * of [piece, score] pairs. */
+static int is_unigram(json_t *model) {
+    const char *type = json_string_value(json_object_get(model, "type"));
+    return type ? strcmp(type, "Unigram") == 0 : json_is_array(json_object_get(model, "vocab"));
+}
+
+static int load_unigram_json(tf_tokenizer *t, json_t *root, const char *path, tf_err *err) {
+    if (!(t->ug = calloc(1, sizeof *t->ug))) return err_set(err, TF_ENOMEM, "out of memory");
+    int rc = ug_load_json(t->ug, root, path, err);
+    if (rc == 0) rc = add_added_tokens(t, json_object_get(root, "added_tokens"), path, err);
+    if (rc == 0) rc = ug_finish(t->ug, path, err);
+    return rc;
+}
+
+static int load_spiece(tf_tokenizer *t, const char *dir, tf_err *err) {
+    if (!(t->ug = calloc(1, sizeof *t->ug))) return err_set(err, TF_ENOMEM, "out of memory");
+    int rc = ug_load_spiece(t->ug, dir, err);
+    for (int i = 0; i < t->ug->n_specials && rc == 0; i++)
+        rc = add_special(t, t->ug->specials[i].content, t->ug->specials[i].id, 0, 0, "spiece.model", err);
+    if (rc == 0) rc = ug_finish(t->ug, "spiece.model", err);
+    return rc;
+}
+
 static int load_fast(tf_tokenizer *t, const char *path, tf_err *err) {
     json_t *root = NULL;
     char *buf = NULL;
@@ -214,6 +241,10 @@ static int load_fast(tf_tokenizer *t, const char *path, tf_err *err) {
     json_t *added = json_object_get(root, "added_tokens");
     if (!json_is_object(root) || !json_is_object(model)) {
         rc = err_set(err, TF_EFORMAT, "%s: no \"model\" object", path);
+        goto done;
+    }
+    if (is_unigram(model)) {
+        rc = load_unigram_json(t, root, path, err);
         goto done;
     }
     if (spm_bpe_detect(root)) {
@@ -504,8 +535,11 @@ int tok_load(const char *dir, tf_tokenizer **out, tf_err *err) {
         rc = load_fast(t, path, err);
     else if (snprintf(path, sizeof path, "%s/vocab.json", dir), access(path, F_OK) == 0)
         rc = load_slow(t, dir, err);
+    else if (snprintf(path, sizeof path, "%s/spiece.model", dir), access(path, F_OK) == 0)
+        rc = load_spiece(t, dir, err);
     else
-        rc = err_set(err, TF_ENOTFOUND, "%s: no tokenizer.json nor vocab.json + merges.txt%s", dir,
+        rc = err_set(err, TF_ENOTFOUND, "%s: no tokenizer.json, vocab.json + merges.txt nor "
+                     "spiece.model%s", dir,
                      (snprintf(path, sizeof path, "%s/tokenizer.model", dir), access(path, F_OK) == 0)
                          ? " (tokenizer.model alone, the SentencePiece protobuf, is not supported)"
                          : "");
@@ -525,6 +559,8 @@ void tok_free(tf_tokenizer *t) {
     for (int i = 0; i < t->n_added; i++) free(t->added[i].content);
     free(t->added);
     bpe_close(&t->bpe);
+    ug_close(t->ug);
+    free(t->ug);
     spm_bpe_free(t->spm);
     free(t);
 }
@@ -582,6 +618,7 @@ static int find_added(const tf_tokenizer *t, const uint8_t *s, size_t len, size_
 static int encode_segment(const tf_tokenizer *t, const uint8_t *s, size_t len, int at_start,
                           tok_scratch *sc, tok_ids *out) {
     if (t->spm) return spm_bpe_encode(t->spm, s, len, at_start, out);
+    if (t->ug) return ug_encode(t->ug, s, len, out);
     uint8_t *prefixed = NULL;
     if (t->add_prefix_space && s[0] != ' ') {
         if (!(prefixed = malloc(len + 1))) return TF_ENOMEM;
@@ -624,6 +661,7 @@ int tok_encode(const tf_tokenizer *t, const char *text, size_t len, int32_t **id
         if (k >= 0 && rc == 0) rc = ids_push(&out, t->added[k].id);
         pos = me;
     }
+    if (rc == 0 && t->ug && t->ug->append_id >= 0) rc = ids_push(&out, t->ug->append_id);
     for (int i = 0; i < t->n_post && rc == 0; i++) rc = ids_push(&out, t->post_ids[i]);
     scratch_close(&sc);
     free(fixed);
@@ -638,6 +676,7 @@ int tok_encode(const tf_tokenizer *t, const char *text, size_t len, int32_t **id
 }
 
 int tok_token_bytes(const tf_tokenizer *t, int32_t id, const char **bytes, size_t *len) {
+    if (t->ug) return ug_token_bytes(t->ug, id, bytes, len);
     const tok_bpe *b = &t->bpe;
     if (t->spm && (id < 0 || id >= b->n_ids || b->str_off[id] == UINT32_MAX))
         return spm_bpe_token_bytes(t->spm, id, bytes, len); /* not an added token */
@@ -673,20 +712,25 @@ int tok_decode(const tf_tokenizer *t, const int32_t *ids, int n, char **text, si
         pos += k;
     }
     o[pos] = 0;
+    if (pos > 0 && o[0] == ' ' && tok_strips_leading_space(t)) memmove(o, o + 1, pos--);
     *text = o;
     *len = pos;
     return 0;
 }
 
 int tok_vocab_size(const tf_tokenizer *t) {
+    if (t->ug) return t->ug->n_ids;
     int n = t->spm ? spm_bpe_n_ids(t->spm) : 0;
     return t->bpe.n_ids > n ? t->bpe.n_ids : n;
 }
+
+int tok_strips_leading_space(const tf_tokenizer *t) { return t->ug != NULL; }
 
 int32_t tok_find(const tf_tokenizer *t, const char *token) {
     size_t n = strlen(token);
     for (int i = 0; i < t->n_added; i++)
         if (t->added[i].len == n && memcmp(t->added[i].content, token, n) == 0) return t->added[i].id;
+    if (t->ug) return ug_find(t->ug, token, n);
     return t->spm ? spm_bpe_find(t->spm, token, n) : bpe_find(&t->bpe, token, n);
 }
 

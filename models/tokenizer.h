@@ -1,4 +1,9 @@
-/* tokenizer.h: byte-level BPE (GPT-2) and SentencePiece BPE (Llama) tokenizers (module prefix tok_).
+/* tokenizer.h: byte-level BPE (GPT-2), SentencePiece BPE (Llama) and SentencePiece Unigram
+ * (T5) tokenizers (module prefix tok_).
+ *
+ * Unigram (models/tok_unigram.h) is chosen by a tokenizer.json whose model is Unigram, or
+ * by spiece.model when no tokenizer.json exists; it appends the post-processor's special
+ * (T5: </s>) to every encoding, as transformers' tokenizer(text) does.
  *
  * Loads a Hugging Face checkpoint directory: tokenizer.json when present (both the old
  * dialect -- model without "type", merges as "a b" strings -- and the newer one --
@@ -67,6 +72,10 @@ int tok_decode(const tf_tokenizer *t, const int32_t *ids, int n, char **text, si
 
 /* 1 + the largest token id (50257 for gpt2), added tokens included. */
 int tok_vocab_size(const tf_tokenizer *t);
+
+/* 1 when decoding drops one leading space (Metaspace's prefix "▁"; Unigram models):
+ * tok_decode does it; incremental decoders must drop it from the first token. */
+int tok_strips_leading_space(const tf_tokenizer *t);
 
 /* Id of a token by its string: an added token's content, or a vocab entry in its
  * byte-mapped form ("Ġthe"). -1 if absent. */

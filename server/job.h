@@ -60,6 +60,7 @@ struct tf_job {
 
     tf_job_event_fn on_event; /* NULL once nobody listens */
     void *owner;              /* borrowed: the HTTP request waiting on this job */
+    void *route_ctx;          /* borrowed: the route's own state (routes_text.c: its group) */
 
     tf_job *next, *prev;      /* scheduler's queue / running list */
 };

@@ -15,6 +15,8 @@ typedef struct subcommand {
 static const subcommand subcommands[] = {
     {"generate", cli_generate, "continue a prompt with a decoder-only model (GPT-2, Llama)"},
     {"tokenize", cli_tokenize, "print the token ids a model receives for a text"},
+    {"translate", cli_translate, "translate text with an encoder-decoder model (T5)"},
+    {"summarize", cli_summarize, "summarize text with an encoder-decoder model (T5)"},
     {"serve", serve_main, "run the HTTP daemon (continuous batching; see README \"Serving\")"},
     {"convert-llama2c", cli_convert_llama2c, "turn a llama2.c checkpoint into a Llama directory"},
 };

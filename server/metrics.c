@@ -72,6 +72,10 @@ static const struct {
         .help = "Resident weight memory of each loaded model."},
     [MET_READY] = {.name = "transformerd_ready", .type = T_GAUGE, .buckets = NULL, .labelled = 0,
         .help = "1 when models are loaded and the daemon is not draining."},
+    [MET_TASK_TEXTS] = {.name = "transformerd_task_texts_total", .type = T_COUNTER, .buckets = NULL, .labelled = 1,
+        .help = "Input texts admitted by the text-to-text routes, by task (translate, summarize)."},
+    [MET_TASK_TRUNCATED] = {.name = "transformerd_task_truncated_texts_total", .type = T_COUNTER, .buckets = NULL, .labelled = 1,
+        .help = "Input texts cut to the model's input limit on request (truncate: true), by task."},
 };
 
 typedef struct series {

@@ -37,6 +37,8 @@ typedef enum tf_metric_id {
     MET_MODEL_PARAMS,      /* gauge {model} */
     MET_MODEL_WEIGHT_BYTES,/* gauge {model} */
     MET_READY,             /* gauge 0/1 */
+    MET_TASK_TEXTS,        /* counter {task}: texts admitted by /v1/translate, /v1/summarize */
+    MET_TASK_TRUNCATED,    /* counter {task}: of those, inputs cut to the model's limit */
     MET_COUNT
 } tf_metric_id;
 

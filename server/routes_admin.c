@@ -78,9 +78,9 @@ void route_metrics(http_req *r) {
     http_reply(r, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
 }
 
-/* Translate, summarize and sentiment are routed so clients get a clear answer; their
- * model families (T5, BERT) are not in the engine yet, and serve refuses at start-up
- * to load a directory for a task its model cannot do, so no model is ever found. */
+/* Sentiment is routed so clients get a clear answer; its model family (BERT) is not in
+ * the engine yet, and serve refuses at start-up to load a directory for a task its model
+ * cannot do, so no model is ever found. Translate and summarize: routes_text.c. */
 static void task_route(http_req *r, unsigned task, const char *name) {
     tf_http_error e;
     (void)task;
@@ -88,6 +88,4 @@ static void task_route(http_req *r, unsigned task, const char *name) {
     http_reply_error(r, &e);
 }
 
-void route_translate(http_req *r) { task_route(r, TF_TASK_TRANSLATE, "translate"); }
-void route_summarize(http_req *r) { task_route(r, TF_TASK_SUMMARIZE, "summarize"); }
 void route_sentiment(http_req *r) { task_route(r, TF_TASK_SENTIMENT, "sentiment"); }

@@ -13,4 +13,5 @@ fi
 if [ ! -f "$here/../fixtures/e2e-gpt2/model.safetensors" ]; then
     python3 "$here/make_e2e_model.py"
 fi
-exec timeout 300 python3 "$here/test_serve.py" "$bin" "$@"
+timeout 300 python3 "$here/test_serve.py" "$bin" "$@"
+exec timeout 300 python3 "$here/test_t5.py" "$bin"

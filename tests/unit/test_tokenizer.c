@@ -375,7 +375,7 @@ START_TEST(malformed_tokenizer_json) {
              TF_EUNSUPPORTED, "single_word");
     bad_fast("normalizer", json_pack("{s:s}", "type", "NFC"), TF_EUNSUPPORTED, "NFC");
     bad_fast("pre_tokenizer", json_pack("{s:s}", "type", "Metaspace"), TF_EUNSUPPORTED, "Metaspace");
-    bad_fast("model.type", json_string("Unigram"), TF_EUNSUPPORTED, "Unigram");
+    bad_fast("model.type", json_string("WordLevel"), TF_EUNSUPPORTED, "WordLevel");
     bad_fast("model.dropout", json_real(0.1), TF_EUNSUPPORTED, "dropout");
     bad_fast("model.end_of_word_suffix", json_string("</w>"), TF_EUNSUPPORTED, "end_of_word_suffix");
 }

@@ -1,0 +1,740 @@
+/* DESIGN: T5ForConditionalGeneration as transformers computes it (modeling_t5.py), for a
+ * batch of sequences at once. The step that completes a sequence's input (fed whole or
+ * in chunks, like a prompt) runs the encoder over all of it, computes every decoder layer's cross-attention K/V from the encoder output once,
+ * and feeds the decoder start token; later steps feed one token per live beam. All
+ * encoder rows of a step form one activation matrix, and so do all decoder rows (every
+ * beam of every sequence), so each linear layer is one matrix product per step.
+ *
+ * Where T5 differs from GPT-2: RMS norm without bias; attention scores unscaled, plus a
+ * relative-position bias that block 0 of each stack owns and every block reuses (here a
+ * per-head table over clamped relative positions, built once at load); no biases in any
+ * linear layer; a tied head scales the decoder output by d_model^-0.5.
+ *
+ * Beams: each beam has a cache slot; after a beam step a beam keeps its parent's slot
+ * when it is that parent's first child, and only later children copy the parent's rows
+ * into a free slot (copy on divergence). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/attention.h"
+#include "core/ops.h"
+#include "models/beam.h"
+#include "models/model_impl.h"
+
+typedef struct t5_attn {
+    tf_linear q, k, v, o; /* d_model -> inner (q, k, v), inner -> d_model (o) */
+} t5_attn;
+
+typedef struct t5_block {
+    float *ln_attn, *ln_cross, *ln_ff; /* owned, [d_model]; ln_cross decoder only */
+    t5_attn self, cross;
+    tf_linear wi, wi1, wo;             /* wi is wi_0 when gated */
+} t5_block;
+
+typedef struct t5 {
+    int d_model, d_kv, d_ff, n_head, inner, n_enc, n_dec, n_vocab, n_pos;
+    int n_buckets, max_dist;
+    float eps;
+    int gated, act; /* act: 0 relu, 1 gelu_new (tanh), 2 gelu (erf), 3 silu */
+    int tied;
+    tf_linear shared, lm_head;
+    float *enc_bias, *dec_bias; /* owned, [n_head][2·max_dist + 1] */
+    t5_block *enc, *dec;        /* owned */
+    float *enc_ln, *dec_ln;
+    /* step scratch, owned, grown on demand */
+    int cap_rows;
+    float *x, *h, *q, *k, *v, *att, *ff, *ff1;
+    int cap_scores;
+    float *scores; /* [n_threads][cap_scores] */
+    tf_gemm_ws ws;
+} t5;
+
+/* Per-sequence state (tf_seq.fam). */
+typedef struct t5_seq {
+    int n_in;          /* encoder length */
+    int n_slots, dec_cap;
+    int dec_len;       /* decoder positions in the self-attention cache */
+    float *ck, *cv;    /* owned, [n_dec][n_in][inner] */
+    float *sk, *sv;    /* owned, [n_dec][n_slots][dec_cap][inner] */
+    int *slot, *slot2; /* owned, [n_slots]: cache slot of each live beam */
+    uint8_t *claimed;  /* owned, [n_slots] */
+} t5_seq;
+
+/* ---- loading -------------------------------------------------------------------------- */
+
+static int read_tensor(tf_ckpt *ck, const char *name, int n_dims, int64_t d0, int64_t d1,
+                       float **out, tf_err *err) {
+    const tf_st_tensor *t = ckpt_find(ck, name, NULL);
+    if (!t) return err_set(err, TF_ENOTFOUND, "checkpoint has no tensor \"%s\"", name);
+    int64_t shape[2] = {d0, d1};
+    size_t n = (size_t)d0 * (size_t)(n_dims == 2 ? d1 : 1);
+    float *buf = malloc(sizeof(float) * n);
+    if (!buf) return err_set(err, TF_ENOMEM, "tensor %s", name);
+    int rc = ckpt_read_f32(ck, t, n_dims, shape, buf, n, err);
+    if (rc < 0) {
+        free(buf);
+        return rc;
+    }
+    *out = buf;
+    return 0;
+}
+
+static int read_linear(tf_model *m, tf_ckpt *ck, const char *name, int n_out, int n_in,
+                       tf_linear *l, tf_err *err) {
+    float *w = NULL;
+    int rc = read_tensor(ck, name, 2, n_out, n_in, &w, err);
+    if (rc == 0) rc = linear_init(l, m->wtype, w, NULL, n_out, n_in, 0, err);
+    free(w);
+    return rc;
+}
+
+static int read_config(t5 *g, const tf_hf_config *cfg, tf_err *err) {
+    int rc;
+    if ((rc = hfc_int(cfg, "d_model", 512, 1, 16384, &g->d_model, err)) < 0) return rc;
+    if ((rc = hfc_int(cfg, "d_kv", 64, 1, 4096, &g->d_kv, err)) < 0) return rc;
+    if ((rc = hfc_int(cfg, "d_ff", 2048, 1, 1 << 18, &g->d_ff, err)) < 0) return rc;
+    if ((rc = hfc_int(cfg, "num_layers", 6, 1, 256, &g->n_enc, err)) < 0) return rc;
+    if ((rc = hfc_int(cfg, "num_decoder_layers", g->n_enc, 1, 256, &g->n_dec, err)) < 0) return rc;
+    if ((rc = hfc_int(cfg, "num_heads", 8, 1, 1024, &g->n_head, err)) < 0) return rc;
+    if ((rc = hfc_int(cfg, "vocab_size", 32128, 1, 1 << 22, &g->n_vocab, err)) < 0) return rc;
+    if ((rc = hfc_int(cfg, "n_positions", 512, 1, 1 << 20, &g->n_pos, err)) < 0) return rc;
+    if ((rc = hfc_int(cfg, "relative_attention_num_buckets", 32, 2, 4096, &g->n_buckets, err)) < 0)
+        return rc;
+    if ((rc = hfc_int(cfg, "relative_attention_max_distance", 128, 2, 1 << 16, &g->max_dist, err)) < 0)
+        return rc;
+    double eps;
+    if ((rc = hfc_float(cfg, "layer_norm_epsilon", 1e-6, 0, 1, &eps, err)) < 0) return rc;
+    g->eps = (float)eps;
+    if ((rc = hfc_bool(cfg, "tie_word_embeddings", 1, &g->tied, err)) < 0) return rc;
+    g->inner = g->n_head * g->d_kv;
+    /* feed_forward_proj: "[gated-]act", as T5Config parses it */
+    const char *ff = hfc_str(cfg, "feed_forward_proj", "relu");
+    g->gated = strncmp(ff, "gated-", 6) == 0;
+    const char *act = g->gated ? ff + 6 : ff;
+    if (strcmp(act, "relu") == 0) g->act = 0;
+    else if (strcmp(act, "gelu") == 0) g->act = g->gated ? 1 : 2; /* "gated-gelu" is gelu_new */
+    else if (strcmp(act, "gelu_new") == 0) g->act = 1;
+    else if (strcmp(act, "silu") == 0) g->act = 3;
+    else return err_set(err, TF_EUNSUPPORTED, "config.json: feed_forward_proj \"%s\" is not supported", ff);
+    return 0;
+}
+
+/* T5's relative position bucket (modeling_t5.py _relative_position_bucket), rp = key - query. */
+static int t5_bucket(int rp, int bidirectional, int n_buckets, int max_dist) {
+    int bucket = 0, nb = n_buckets;
+    if (bidirectional) {
+        nb /= 2;
+        if (rp > 0) bucket += nb;
+        rp = rp < 0 ? -rp : rp;
+    } else {
+        rp = rp < 0 ? -rp : 0;
+    }
+    const int max_exact = nb / 2;
+    if (rp < max_exact) return bucket + rp;
+    /* float32 as torch computes it, then truncation toward zero (.to(torch.long)) */
+    float v = logf((float)rp / (float)max_exact) / (float)log((double)max_dist / max_exact) *
+              (float)(nb - max_exact);
+    int large = max_exact + (int)v;
+    if (large > nb - 1) large = nb - 1;
+    return bucket + large;
+}
+
+static int load_bias(t5 *g, tf_ckpt *ck, const char *name, int bidirectional, float **out,
+                     tf_err *err) {
+    float *table = NULL; /* [buckets][heads] */
+    int rc = read_tensor(ck, name, 2, g->n_buckets, g->n_head, &table, err);
+    if (rc < 0) return rc;
+    const int R = g->max_dist, ld = 2 * R + 1;
+    float *b = malloc(sizeof(float) * (size_t)g->n_head * ld);
+    if (!b) {
+        free(table);
+        return err_set(err, TF_ENOMEM, "position bias");
+    }
+    for (int r = -R; r <= R; r++) {
+        const int bk = t5_bucket(r, bidirectional, g->n_buckets, g->max_dist);
+        for (int h = 0; h < g->n_head; h++) b[(size_t)h * ld + r + R] = table[(size_t)bk * g->n_head + h];
+    }
+    free(table);
+    *out = b;
+    return 0;
+}
+
+static int load_block(tf_model *m, t5 *g, tf_ckpt *ck, const char *stack, int i, t5_block *b,
+                      tf_err *err) {
+    const int e = g->d_model, in = g->inner, dec = stack[0] == 'd';
+    char name[160];
+    int rc;
+#define NAME(fmt) snprintf(name, sizeof name, "%s.block.%d.layer." fmt, stack, i)
+#define LIN(field, fmt, n_out, n_in)                                              \
+    NAME(fmt);                                                                    \
+    if ((rc = read_linear(m, ck, name, n_out, n_in, &b->field, err)) < 0) return rc;
+#define VEC(field, fmt)                                                           \
+    NAME(fmt);                                                                    \
+    if ((rc = read_tensor(ck, name, 1, e, 0, &b->field, err)) < 0) return rc;
+    VEC(ln_attn, "0.layer_norm.weight");
+    LIN(self.q, "0.SelfAttention.q.weight", in, e);
+    LIN(self.k, "0.SelfAttention.k.weight", in, e);
+    LIN(self.v, "0.SelfAttention.v.weight", in, e);
+    LIN(self.o, "0.SelfAttention.o.weight", e, in);
+    if (dec) {
+        VEC(ln_cross, "1.layer_norm.weight");
+        LIN(cross.q, "1.EncDecAttention.q.weight", in, e);
+        LIN(cross.k, "1.EncDecAttention.k.weight", in, e);
+        LIN(cross.v, "1.EncDecAttention.v.weight", in, e);
+        LIN(cross.o, "1.EncDecAttention.o.weight", e, in);
+    }
+    if (dec) {
+        VEC(ln_ff, "2.layer_norm.weight");
+    } else {
+        VEC(ln_ff, "1.layer_norm.weight");
+    }
+    const char *ffl = dec ? "2" : "1";
+    char fmt[96];
+#define FFLIN(field, suffix, n_out, n_in)                                                   \
+    snprintf(fmt, sizeof fmt, "%s.block.%d.layer.%s.DenseReluDense." suffix, stack, i, ffl); \
+    if ((rc = read_linear(m, ck, fmt, n_out, n_in, &b->field, err)) < 0) return rc;
+    if (g->gated) {
+        FFLIN(wi, "wi_0.weight", g->d_ff, e);
+        FFLIN(wi1, "wi_1.weight", g->d_ff, e);
+    } else {
+        FFLIN(wi, "wi.weight", g->d_ff, e);
+    }
+    FFLIN(wo, "wo.weight", e, g->d_ff);
+#undef FFLIN
+#undef VEC
+#undef LIN
+#undef NAME
+    return 0;
+}
+
+static void close_block(t5_block *b) {
+    free(b->ln_attn);
+    free(b->ln_cross);
+    free(b->ln_ff);
+    tf_linear *ls[] = {&b->self.q, &b->self.k, &b->self.v, &b->self.o, &b->cross.q, &b->cross.k,
+                       &b->cross.v, &b->cross.o, &b->wi, &b->wi1, &b->wo};
+    for (size_t i = 0; i < sizeof ls / sizeof ls[0]; i++) linear_close(ls[i]);
+}
+
+static void t5_free(tf_model *m) {
+    t5 *g = m->impl;
+    if (!g) return;
+    linear_close(&g->shared);
+    linear_close(&g->lm_head);
+    free(g->enc_bias);
+    free(g->dec_bias);
+    for (int i = 0; g->enc && i < g->n_enc; i++) close_block(&g->enc[i]);
+    for (int i = 0; g->dec && i < g->n_dec; i++) close_block(&g->dec[i]);
+    free(g->enc);
+    free(g->dec);
+    free(g->enc_ln);
+    free(g->dec_ln);
+    float *bufs[] = {g->x, g->h, g->q, g->k, g->v, g->att, g->ff, g->ff1, g->scores};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
+    gemm_ws_close(&g->ws);
+    free(g);
+    m->impl = NULL;
+}
+
+/* One task_specific_params entry's generation settings, bounds-checked (an out-of-range
+ * value is ignored rather than failing the load: these are only defaults). */
+static tf_task_defaults task_defaults(json_t *v) {
+    tf_task_defaults d = {0};
+    json_t *x;
+#define INT_FIELD(name, lo, hi, field, bit, adjust)                                   \
+    if (json_is_integer(x = json_object_get(v, name)) && json_integer_value(x) >= lo && \
+        json_integer_value(x) <= hi) {                                                  \
+        d.field = (int)json_integer_value(x) + (adjust);                                \
+        d.set |= bit;                                                                   \
+    }
+    INT_FIELD("num_beams", 1, TF_MAX_BEAMS, num_beams, TF_TD_BEAMS, 0);
+    INT_FIELD("no_repeat_ngram_size", 0, 64, no_repeat_ngram_size, TF_TD_NGRAM, 0);
+    INT_FIELD("min_length", 1, 1 << 20, min_new_tokens, TF_TD_MIN, -1);
+    INT_FIELD("max_length", 2, 1 << 20, max_new_tokens, TF_TD_MAX, -1);
+#undef INT_FIELD
+    if (json_is_number(x = json_object_get(v, "length_penalty")) && fabs(json_number_value(x)) <= 10) {
+        d.length_penalty = (float)json_number_value(x);
+        d.set |= TF_TD_LP;
+    }
+    if (json_is_boolean(x = json_object_get(v, "early_stopping"))) {
+        d.early_stopping = json_is_true(x);
+        d.set |= TF_TD_ES;
+    }
+    if ((d.set & TF_TD_MIN) && (d.set & TF_TD_MAX) && d.min_new_tokens > d.max_new_tokens)
+        d.set &= ~(unsigned)TF_TD_MIN;
+    return d;
+}
+
+/* task_specific_params: {"summarization": {"prefix": ..., "num_beams": ...},
+ * "translation_en_to_de": ...}; without them, the prefixes T5 was trained with. */
+static int load_tasks(tf_model *m, const tf_hf_config *cfg, tf_err *err) {
+    const json_t *tsp = json_object_get(hfc_json(cfg), "task_specific_params");
+    int rc;
+    if (json_is_object(tsp) && json_object_size(tsp) > 0) {
+        const char *key;
+        json_t *v;
+        json_object_foreach((json_t *)tsp, key, v) {
+            const char *prefix = json_string_value(json_object_get(v, "prefix"));
+            tf_task_defaults d = task_defaults(v);
+            if (prefix && (rc = model_add_task(m, key, prefix, &d, err)) < 0) return rc;
+        }
+        return 0;
+    }
+    static const char *const builtin[][2] = {
+        {"summarization", "summarize: "},
+        {"translation_en_to_de", "translate English to German: "},
+        {"translation_en_to_fr", "translate English to French: "},
+        {"translation_en_to_ro", "translate English to Romanian: "},
+    };
+    for (size_t i = 0; i < sizeof builtin / sizeof builtin[0]; i++)
+        if ((rc = model_add_task(m, builtin[i][0], builtin[i][1], NULL, err)) < 0) return rc;
+    return 0;
+}
+
+static int t5_load(tf_model *m, const tf_hf_config *cfg, tf_ckpt *ck, tf_err *err) {
+    t5 *g = calloc(1, sizeof *g);
+    if (!g) return err_set(err, TF_ENOMEM, "t5");
+    m->impl = g;
+    gemm_ws_init(&g->ws);
+    int rc = read_config(g, cfg, err);
+    if (rc < 0) return rc;
+    const int e = g->d_model;
+    float *w = NULL;
+    if ((rc = read_tensor(ck, "shared.weight", 2, g->n_vocab, e, &w, err)) < 0) return rc;
+    rc = linear_init(&g->shared, m->wtype, w, NULL, g->n_vocab, e, 0, err);
+    free(w);
+    if (rc < 0) return rc;
+    if (!g->tied && (rc = read_linear(m, ck, "lm_head.weight", g->n_vocab, e, &g->lm_head, err)) < 0)
+        return rc;
+    if ((rc = load_bias(g, ck, "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
+                        1, &g->enc_bias, err)) < 0)
+        return rc;
+    if ((rc = load_bias(g, ck, "decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
+                        0, &g->dec_bias, err)) < 0)
+        return rc;
+    g->enc = calloc((size_t)g->n_enc, sizeof *g->enc);
+    g->dec = calloc((size_t)g->n_dec, sizeof *g->dec);
+    if (!g->enc || !g->dec) return err_set(err, TF_ENOMEM, "t5 blocks");
+    for (int i = 0; i < g->n_enc; i++)
+        if ((rc = load_block(m, g, ck, "encoder", i, &g->enc[i], err)) < 0) return rc;
+    for (int i = 0; i < g->n_dec; i++)
+        if ((rc = load_block(m, g, ck, "decoder", i, &g->dec[i], err)) < 0) return rc;
+    if ((rc = read_tensor(ck, "encoder.final_layer_norm.weight", 1, e, 0, &g->enc_ln, err)) < 0) return rc;
+    if ((rc = read_tensor(ck, "decoder.final_layer_norm.weight", 1, e, 0, &g->dec_ln, err)) < 0) return rc;
+
+    const int64_t in = g->inner, attn = 4 * in * e, ffp = (g->gated ? 3LL : 2LL) * e * g->d_ff;
+    m->info.n_params = (int64_t)g->n_vocab * e * (g->tied ? 1 : 2) + 2LL * g->n_buckets * g->n_head +
+                       g->n_enc * (attn + ffp + 2LL * e) + g->n_dec * (2 * attn + ffp + 3LL * e) + 2LL * e;
+    size_t bytes = linear_bytes(&g->shared) + linear_bytes(&g->lm_head) +
+                   sizeof(float) * (2 * (size_t)g->n_head * (2 * g->max_dist + 1) + 2 * (size_t)e);
+    for (int s = 0; s < 2; s++)
+        for (int i = 0; i < (s ? g->n_dec : g->n_enc); i++) {
+            t5_block *b = s ? &g->dec[i] : &g->enc[i];
+            tf_linear *ls[] = {&b->self.q, &b->self.k, &b->self.v, &b->self.o, &b->cross.q, &b->cross.k,
+                               &b->cross.v, &b->cross.o, &b->wi, &b->wi1, &b->wo};
+            for (size_t j = 0; j < sizeof ls / sizeof ls[0]; j++) bytes += linear_bytes(ls[j]);
+            bytes += sizeof(float) * (size_t)e * (s ? 3 : 2);
+        }
+    m->info.weight_bytes = bytes;
+    m->info.n_ctx = g->n_pos;
+    m->info.vocab_size = g->n_vocab;
+    m->kv_n_layer = 0; /* caches live in the per-sequence state */
+    m->kv_dim = g->inner;
+
+    int id;
+    if ((rc = hfc_int(cfg, "eos_token_id", 1, -1, g->n_vocab - 1, &id, err)) < 0) return rc;
+    m->eos_id = id;
+    if ((rc = hfc_int(cfg, "decoder_start_token_id", 0, 0, g->n_vocab - 1, &id, err)) < 0) return rc;
+    m->decoder_start_id = id;
+    m->bos_id = -1;
+    return load_tasks(m, cfg, err);
+}
+
+/* ---- per-sequence state ---------------------------------------------------------------- */
+
+static void t5_seq_release(tf_seq *s) {
+    t5_seq *ts = s->fam;
+    if (!ts) return;
+    free(ts->ck);
+    free(ts->cv);
+    free(ts->sk);
+    free(ts->sv);
+    free(ts->slot);
+    free(ts->slot2);
+    free(ts->claimed);
+    free(ts);
+    s->fam = NULL;
+}
+
+static int t5_seq_init(tf_seq *s, const tf_gen_params *p, tf_err *err) {
+    t5 *g = s->model->impl;
+    t5_seq *ts = calloc(1, sizeof *ts);
+    if (!ts) return err_set(err, TF_ENOMEM, "t5 sequence");
+    s->fam = ts;
+    ts->n_in = s->n_prompt;
+    ts->n_slots = p->num_beams;
+    ts->dec_cap = p->max_new_tokens + 1;
+    const size_t cross = (size_t)g->n_dec * ts->n_in * g->inner;
+    const size_t self = (size_t)g->n_dec * ts->n_slots * ts->dec_cap * g->inner;
+    ts->ck = malloc(sizeof(float) * cross);
+    ts->cv = malloc(sizeof(float) * cross);
+    ts->sk = malloc(sizeof(float) * self);
+    ts->sv = malloc(sizeof(float) * self);
+    ts->slot = malloc(sizeof(int) * (size_t)ts->n_slots);
+    ts->slot2 = malloc(sizeof(int) * (size_t)ts->n_slots);
+    ts->claimed = malloc((size_t)ts->n_slots);
+    if (!ts->ck || !ts->cv || !ts->sk || !ts->sv || !ts->slot || !ts->slot2 || !ts->claimed) {
+        t5_seq_release(s);
+        return err_set(err, TF_ENOMEM, "T5 caches: %zu bytes", sizeof(float) * 2 * (cross + self));
+    }
+    for (int i = 0; i < ts->n_slots; i++) ts->slot[i] = i;
+    s->kv_bytes += sizeof(float) * 2 * (cross + self);
+    return 0;
+}
+
+static float *self_k(const t5 *g, t5_seq *ts, int layer, int slot) {
+    return ts->sk + (((size_t)layer * ts->n_slots + slot) * ts->dec_cap) * g->inner;
+}
+static float *self_v(const t5 *g, t5_seq *ts, int layer, int slot) {
+    return ts->sv + (((size_t)layer * ts->n_slots + slot) * ts->dec_cap) * g->inner;
+}
+
+/* After a beam step: beam i continues previous row parent[i]. The first child of a row
+ * inherits its slot; other children copy its dec_len cached positions into a free slot. */
+static void reorder_beams(const t5 *g, t5_seq *ts, tf_beam *b) {
+    const int n = b->n_live;
+    memset(ts->claimed, 0, (size_t)ts->n_slots);
+    for (int i = 0; i < n; i++) ts->slot2[i] = -1;
+    for (int i = 0; i < n; i++) {
+        const int src = ts->slot[b->parent[i]];
+        if (!ts->claimed[src]) {
+            ts->claimed[src] = 1;
+            ts->slot2[i] = src;
+        }
+    }
+    int free_slot = 0;
+    const size_t rows = (size_t)ts->dec_len * g->inner;
+    for (int i = 0; i < n; i++) {
+        if (ts->slot2[i] >= 0) continue;
+        while (ts->claimed[free_slot]) free_slot++;
+        ts->claimed[free_slot] = 1;
+        const int src = ts->slot[b->parent[i]];
+        for (int l = 0; l < g->n_dec; l++) {
+            memcpy(self_k(g, ts, l, free_slot), self_k(g, ts, l, src), sizeof(float) * rows);
+            memcpy(self_v(g, ts, l, free_slot), self_v(g, ts, l, src), sizeof(float) * rows);
+        }
+        ts->slot2[i] = free_slot;
+    }
+    int *t = ts->slot;
+    ts->slot = ts->slot2;
+    ts->slot2 = t;
+    b->parent_pending = 0;
+}
+
+/* ---- forward ------------------------------------------------------------------------------ */
+
+static int ensure_rows(t5 *g, int rows, int n_keys, int n_threads, tf_err *err) {
+    if (rows > g->cap_rows) {
+        const size_t e = (size_t)g->d_model, in = (size_t)g->inner, ff = (size_t)g->d_ff;
+        float **bufs[] = {&g->x, &g->h, &g->q, &g->k, &g->v, &g->att, &g->ff, &g->ff1};
+        const size_t widths[] = {e, e, in, in, in, in, ff, ff};
+        for (int i = 0; i < 8; i++) {
+            float *p = realloc(*bufs[i], sizeof(float) * (size_t)rows * widths[i]);
+            if (!p) return err_set(err, TF_ENOMEM, "step scratch for %d rows", rows);
+            *bufs[i] = p;
+        }
+        g->cap_rows = rows;
+    }
+    if (n_keys > g->cap_scores) {
+        float *p = realloc(g->scores, sizeof(float) * (size_t)n_keys * n_threads);
+        if (!p) return err_set(err, TF_ENOMEM, "attention scratch for %d keys", n_keys);
+        g->scores = p;
+        g->cap_scores = n_keys;
+    }
+    return 0;
+}
+
+static void feed_forward(tf_model *m, t5 *g, const t5_block *b, int rows) {
+    const int e = g->d_model;
+    const size_t n = (size_t)rows * g->d_ff;
+    ops_rmsnorm(g->x, g->h, rows, e, b->ln_ff, g->eps);
+    linear_forward(&b->wi, m->pool, &g->ws, g->h, rows, g->ff);
+    switch (g->act) {
+    case 0: ops_relu(g->ff, n); break;
+    case 1: ops_gelu_tanh(g->ff, n); break;
+    case 2: ops_gelu_erf(g->ff, n); break;
+    default: ops_silu(g->ff, n); break;
+    }
+    if (g->gated) {
+        linear_forward(&b->wi1, m->pool, &g->ws, g->h, rows, g->ff1);
+        for (size_t i = 0; i < n; i++) g->ff[i] *= g->ff1[i];
+    }
+    linear_forward(&b->wo, m->pool, &g->ws, g->ff, rows, g->h);
+    ops_add(g->x, g->h, (size_t)rows * e);
+}
+
+/* One attention work list: item = (unit, head), unit being an encoder sequence or a
+ * decoder row. */
+typedef struct t5_attn_job {
+    t5 *g;
+    int n_units;
+    const float *q;      /* rows, ld inner */
+    float *out;          /* rows, ld inner */
+    const int *q_row;    /* [n_units]: first query row */
+    const int *n_q;      /* [n_units] */
+    const int *q_pos0;   /* [n_units] */
+    const float *const *k, *const *v; /* [n_units] key/value rows, ld inner */
+    const int *n_kv;     /* [n_units] */
+    int causal;
+    const float *bias;
+} t5_attn_job;
+
+static void attn_worker(void *ctx, int ith, int nth) {
+    t5_attn_job *j = ctx;
+    t5 *g = j->g;
+    float *scores = g->scores + (size_t)ith * g->cap_scores;
+    const tf_attn_shape sh = {.n_head = g->n_head, .n_kv_head = g->n_head, .d_head = g->d_kv,
+                              .scale = 1.0f, .ldq = g->inner, .ldkv = g->inner, .ldo = g->inner};
+    const int n_items = j->n_units * g->n_head;
+    for (int item = ith; item < n_items; item += nth) {
+        const int u = item / g->n_head, h = item % g->n_head;
+        const size_t r = (size_t)j->q_row[u] * g->inner;
+        attn_biased(&sh, j->q + r, j->n_q[u], j->q_pos0[u], j->k[u], j->v[u], j->n_kv[u], j->causal,
+                    j->bias, g->max_dist, h, h + 1, j->out + r, scores);
+    }
+}
+
+typedef struct t5_plan {
+    int n;               /* units */
+    int *q_row, *n_q, *q_pos0, *n_kv;
+    const float **k, **v;
+    tf_seq **seq;        /* [n] */
+    int *beam;           /* [n]: decoder rows: the beam index */
+} t5_plan;
+
+static void plan_free(t5_plan *p) {
+    free(p->q_row);
+    free(p->n_q);
+    free(p->q_pos0);
+    free(p->n_kv);
+    free(p->k);
+    free(p->v);
+    free(p->seq);
+    free(p->beam);
+}
+
+static int plan_alloc(t5_plan *p, int n, tf_err *err) {
+    memset(p, 0, sizeof *p);
+    p->n = n;
+    size_t sz = (size_t)(n > 0 ? n : 1);
+    p->q_row = malloc(sizeof(int) * sz);
+    p->n_q = malloc(sizeof(int) * sz);
+    p->q_pos0 = malloc(sizeof(int) * sz);
+    p->n_kv = malloc(sizeof(int) * sz);
+    p->k = malloc(sizeof(float *) * sz);
+    p->v = malloc(sizeof(float *) * sz);
+    p->seq = malloc(sizeof(tf_seq *) * sz);
+    p->beam = malloc(sizeof(int) * sz);
+    if (!p->q_row || !p->n_q || !p->q_pos0 || !p->n_kv || !p->k || !p->v || !p->seq || !p->beam) {
+        plan_free(p);
+        return err_set(err, TF_ENOMEM, "step plan");
+    }
+    return 0;
+}
+
+static void run_attention(tf_model *m, t5 *g, t5_plan *p, int causal, const float *bias) {
+    t5_attn_job job = {.g = g, .n_units = p->n, .q = g->q, .out = g->att, .q_row = p->q_row,
+                       .n_q = p->n_q, .q_pos0 = p->q_pos0, .k = p->k, .v = p->v, .n_kv = p->n_kv,
+                       .causal = causal, .bias = bias};
+    pool_run(m->pool, attn_worker, &job);
+}
+
+/* Encoder over the sequences in enc (their whole inputs), then their cross K/V. */
+static int run_encoder(tf_model *m, t5 *g, tf_seq **enc, int n_enc, tf_err *err) {
+    t5_plan p;
+    int rc = plan_alloc(&p, n_enc, err);
+    if (rc < 0) return rc;
+    int rows = 0, max_in = 0;
+    for (int i = 0; i < n_enc; i++) {
+        t5_seq *ts = enc[i]->fam;
+        p.q_row[i] = rows;
+        p.n_q[i] = p.n_kv[i] = ts->n_in;
+        p.q_pos0[i] = 0;
+        rows += ts->n_in;
+        if (ts->n_in > max_in) max_in = ts->n_in;
+    }
+    if ((rc = ensure_rows(g, rows, max_in, pool_size(m->pool), err)) < 0) goto done;
+    const int e = g->d_model, in = g->inner;
+    for (int i = 0; i < n_enc; i++) {
+        p.k[i] = g->k + (size_t)p.q_row[i] * in;
+        p.v[i] = g->v + (size_t)p.q_row[i] * in;
+        for (int t = 0; t < p.n_q[i]; t++)
+            linear_row(&g->shared, enc[i]->tokens[t], g->x + (size_t)(p.q_row[i] + t) * e);
+    }
+    for (int l = 0; l < g->n_enc; l++) {
+        const t5_block *b = &g->enc[l];
+        ops_rmsnorm(g->x, g->h, rows, e, b->ln_attn, g->eps);
+        linear_forward(&b->self.q, m->pool, &g->ws, g->h, rows, g->q);
+        linear_forward(&b->self.k, m->pool, &g->ws, g->h, rows, g->k);
+        linear_forward(&b->self.v, m->pool, &g->ws, g->h, rows, g->v);
+        run_attention(m, g, &p, 0, g->enc_bias);
+        linear_forward(&b->self.o, m->pool, &g->ws, g->att, rows, g->h);
+        ops_add(g->x, g->h, (size_t)rows * e);
+        feed_forward(m, g, b, rows);
+    }
+    ops_rmsnorm(g->x, g->h, rows, e, g->enc_ln, g->eps);
+    for (int l = 0; l < g->n_dec; l++) {
+        linear_forward(&g->dec[l].cross.k, m->pool, &g->ws, g->h, rows, g->k);
+        linear_forward(&g->dec[l].cross.v, m->pool, &g->ws, g->h, rows, g->v);
+        for (int i = 0; i < n_enc; i++) {
+            t5_seq *ts = enc[i]->fam;
+            const size_t n = (size_t)ts->n_in * in, off = (size_t)l * n;
+            memcpy(ts->ck + off, g->k + (size_t)p.q_row[i] * in, sizeof(float) * n);
+            memcpy(ts->cv + off, g->v + (size_t)p.q_row[i] * in, sizeof(float) * n);
+        }
+    }
+done:
+    plan_free(&p);
+    return rc;
+}
+
+static int t5_forward(tf_model *m, tf_seq *const *seqs, const int *n_tokens, int n_seqs,
+                      const uint8_t *want_logits, float *logits, tf_err *err) {
+    t5 *g = m->impl;
+    int rc = 0;
+    /* 1. encoder for the sequences whose input is not read yet */
+    tf_seq **enc = malloc(sizeof(tf_seq *) * (size_t)(n_seqs > 0 ? n_seqs : 1));
+    if (!enc) return err_set(err, TF_ENOMEM, "step");
+    int n_enc = 0;
+    /* An input fed in chunks is encoded when its last chunk arrives: the encoder is
+     * bidirectional, so no position can be computed before all are known. */
+    uint8_t *active = malloc((size_t)(n_seqs > 0 ? n_seqs : 1));
+    if (!active) {
+        free(enc);
+        return err_set(err, TF_ENOMEM, "step");
+    }
+    for (int i = 0; i < n_seqs; i++) {
+        tf_seq *s = seqs[i];
+        active[i] = s->n_past + n_tokens[i] >= s->n_prompt;
+        if (s->n_past < s->n_prompt && active[i]) enc[n_enc++] = s;
+    }
+    if (n_enc > 0) rc = run_encoder(m, g, enc, n_enc, err);
+    free(enc);
+    if (rc < 0) {
+        free(active);
+        return rc;
+    }
+
+    /* 2. one decoder position for every live beam of every active sequence */
+    int rows = 0, max_keys = 1;
+    for (int i = 0; i < n_seqs; i++) {
+        tf_seq *s = seqs[i];
+        t5_seq *ts = s->fam;
+        if (!active[i]) continue;
+        if (s->beam && s->beam->parent_pending) reorder_beams(g, ts, s->beam);
+        rows += s->beam ? s->beam->n_live : 1;
+        if (ts->dec_len + 1 > max_keys) max_keys = ts->dec_len + 1;
+        if (ts->n_in > max_keys) max_keys = ts->n_in;
+        if (ts->dec_len >= ts->dec_cap) {
+            free(active);
+            return err_set(err, TF_EINVALID, "the sequence has no decoder positions left");
+        }
+    }
+    t5_plan p;
+    if ((rc = plan_alloc(&p, rows, err)) < 0) {
+        free(active);
+        return rc;
+    }
+    if ((rc = ensure_rows(g, rows, max_keys, pool_size(m->pool), err)) < 0) goto done;
+    const int e = g->d_model, in = g->inner;
+    int r = 0;
+    for (int i = 0; i < n_seqs; i++) {
+        tf_seq *s = seqs[i];
+        t5_seq *ts = s->fam;
+        const int nb = !active[i] ? 0 : s->beam ? s->beam->n_live : 1;
+        for (int bi = 0; bi < nb; bi++, r++) {
+            int32_t tok = ts->dec_len == 0 ? m->decoder_start_id
+                          : s->beam       ? beam_last(s->beam, bi)
+                                          : s->tokens[s->n_tokens - 1];
+            linear_row(&g->shared, tok, g->x + (size_t)r * e);
+            p.seq[r] = s;
+            p.beam[r] = bi;
+            p.q_row[r] = r;
+            p.n_q[r] = 1;
+        }
+    }
+    for (int l = 0; l < g->n_dec; l++) {
+        const t5_block *b = &g->dec[l];
+        ops_rmsnorm(g->x, g->h, rows, e, b->ln_attn, g->eps);
+        linear_forward(&b->self.q, m->pool, &g->ws, g->h, rows, g->q);
+        linear_forward(&b->self.k, m->pool, &g->ws, g->h, rows, g->k);
+        linear_forward(&b->self.v, m->pool, &g->ws, g->h, rows, g->v);
+        for (r = 0; r < rows; r++) {
+            t5_seq *ts = p.seq[r]->fam;
+            const int slot = ts->slot[p.beam[r]];
+            float *kc = self_k(g, ts, l, slot), *vc = self_v(g, ts, l, slot);
+            memcpy(kc + (size_t)ts->dec_len * in, g->k + (size_t)r * in, sizeof(float) * in);
+            memcpy(vc + (size_t)ts->dec_len * in, g->v + (size_t)r * in, sizeof(float) * in);
+            p.k[r] = kc;
+            p.v[r] = vc;
+            p.q_pos0[r] = ts->dec_len;
+            p.n_kv[r] = ts->dec_len + 1;
+        }
+        run_attention(m, g, &p, 1, g->dec_bias);
+        linear_forward(&b->self.o, m->pool, &g->ws, g->att, rows, g->h);
+        ops_add(g->x, g->h, (size_t)rows * e);
+        ops_rmsnorm(g->x, g->h, rows, e, b->ln_cross, g->eps);
+        linear_forward(&b->cross.q, m->pool, &g->ws, g->h, rows, g->q);
+        for (r = 0; r < rows; r++) {
+            t5_seq *ts = p.seq[r]->fam;
+            const size_t off = (size_t)l * ts->n_in * in;
+            p.k[r] = ts->ck + off;
+            p.v[r] = ts->cv + off;
+            p.q_pos0[r] = 0;
+            p.n_kv[r] = ts->n_in;
+        }
+        run_attention(m, g, &p, 0, NULL);
+        linear_forward(&b->cross.o, m->pool, &g->ws, g->att, rows, g->h);
+        ops_add(g->x, g->h, (size_t)rows * e);
+        feed_forward(m, g, b, rows);
+    }
+    /* final norm and head, for the rows of sequences whose logits are wanted */
+    int n_want = 0;
+    r = 0;
+    for (int i = 0; i < n_seqs; i++) {
+        const int nb = !active[i] ? 0 : seqs[i]->beam ? seqs[i]->beam->n_live : 1;
+        if (want_logits[i] && nb > 0) {
+            ops_rmsnorm(g->x + (size_t)r * e, g->h + (size_t)n_want * e, nb, e, g->dec_ln, g->eps);
+            n_want += nb;
+        }
+        r += nb;
+    }
+    if (g->tied) {
+        const float sc = 1.0f / sqrtf((float)e);
+        for (size_t i = 0; i < (size_t)n_want * e; i++) g->h[i] *= sc;
+    }
+    if (n_want > 0)
+        linear_forward(g->tied ? &g->shared : &g->lm_head, m->pool, &g->ws, g->h, n_want, logits);
+    for (int i = 0; i < n_seqs; i++) {
+        if (active[i]) ((t5_seq *)seqs[i]->fam)->dec_len++;
+        seqs[i]->n_past += n_tokens[i];
+    }
+done:
+    plan_free(&p);
+    free(active);
+    return rc;
+}
+
+const tf_family tf_family_t5 = {
+    .model_type = "t5",
+    .architecture = "T5ForConditionalGeneration",
+    .tasks = TF_TASK_TRANSLATE | TF_TASK_SUMMARIZE,
+    .load = t5_load,
+    .free_impl = t5_free,
+    .forward = t5_forward,
+    .encoder_decoder = 1,
+    .beams = 1,
+    .seq_init = t5_seq_init,
+    .seq_release = t5_seq_release,
+};
