@@ -129,6 +129,8 @@ models:
 # reports land in build/quality/. Re-run after any change to kernels or models.
 quality: all
 	$(PYTHON) models/train/eval_gpt2.py
+	@if [ -d models/bundled/distilbert-sst2 ]; then $(PYTHON) models/train/eval_distilbert.py; fi
+	@if [ -d models/bundled/t5-multi30k-scitldr ]; then $(PYTHON) models/train/eval_t5.py; fi
 
 clean:
 	rm -rf $(BUILD)
