@@ -93,6 +93,7 @@ test: deps
 test-run: all $(UNIT_BIN) check-layers
 	$(UNIT_BIN)
 	tests/cli/test_cli.sh $(BIN)
+	tests/cli/test_classify.sh $(BIN)
 	@if [ -x tests/e2e/run.sh ]; then tests/e2e/run.sh $(BIN); fi
 
 unit: $(UNIT_BIN)
@@ -113,10 +114,12 @@ install: all
 # Regenerates the committed golden outputs (needs /usr/bin/python3 with torch).
 reference:
 	$(PYTHON) tests/reference/make_reference.py
+	$(PYTHON) tests/reference/make_bert_reference.py
 
 # Regenerates the committed tiny GPT-2 checkpoints under tests/fixtures/ (numpy only).
 fixtures:
 	$(PYTHON) tests/fixtures/make_fixtures.py
+	$(PYTHON) tests/fixtures/make_bert_fixtures.py
 
 # Trains the bundled models from ../shared/data (CPU, about an hour on 2 cores; not part
 # of `make test`). Needs /usr/bin/python3 with python3-torch and python3-sentencepiece.

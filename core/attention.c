@@ -73,6 +73,25 @@ const tf_attn_rows *attn_rows(void) {
     return r;
 }
 
+void attn_full(const tf_attn_shape *s, const float *q, int n_q, const float *k, const float *v,
+               int n_kv, int h0, int h1, float *out, float *scores) {
+    const int dh = s->d_head;
+    const int group = s->n_head / s->n_kv_head;
+    const tf_attn_rows *rows = attn_rows();
+    for (int h = h0; h < h1; h++) {
+        const int kvh = h / group;
+        for (int i = 0; i < n_q; i++) {
+            rows->scores(q + (size_t)i * s->ldq + (size_t)h * dh, k + (size_t)kvh * dh, s->ldkv,
+                         n_kv, dh, s->scale, scores);
+            ops_softmax(scores, n_kv);
+            if (s->stats) attn_stats_add_row(&s->stats[h], scores, n_kv, s->n_prompt);
+            float *oi = out + (size_t)i * s->ldo + (size_t)h * dh;
+            memset(oi, 0, sizeof(float) * dh);
+            rows->weighted_sum(scores, v + (size_t)kvh * dh, s->ldkv, n_kv, dh, oi);
+        }
+    }
+}
+
 void attn_causal(const tf_attn_shape *s, const float *q, int n_q, const float *k, const float *v,
                  int n_past, int h0, int h1, float *out, float *scores) {
     const int dh = s->d_head;

@@ -49,5 +49,10 @@ void attn_causal(const tf_attn_shape *s, const float *q, int n_q, const float *k
 void attn_biased(const tf_attn_shape *s, const float *q, int n_q, int q_pos0, const float *k,
                  const float *v, int n_kv, int causal, const float *bias, int bias_radius, int h0,
                  int h1, float *out, float *scores);
+/* Bidirectional (encoder) attention: every query sees keys [0, n_kv) and nothing after,
+ * so a sequence's padding (or the next packed sequence) is masked out by passing its
+ * valid length. q: (n_q, ldq); k, v: (>= n_kv, ldkv); out: (n_q, ldo); scores: n_kv floats. */
+void attn_full(const tf_attn_shape *s, const float *q, int n_q, const float *k, const float *v,
+               int n_kv, int h0, int h1, float *out, float *scores);
 
 #endif

@@ -17,6 +17,8 @@ static const tf_family *const families[] = {
     &tf_family_gpt2,
     &tf_family_llama,
     &tf_family_t5,
+    &tf_family_bert,
+    &tf_family_distilbert,
 };
 
 static const tf_family *family_find(const tf_hf_config *cfg) {
@@ -51,8 +53,8 @@ int model_load(const char *dir, const tf_model_opts *opts, tf_model **out, tf_er
     m->family = family_find(cfg);
     if (!m->family) {
         const char *type = hfc_str(cfg, "model_type", "(none)");
-        rc = err_set(err, TF_EUNSUPPORTED, "%s/config.json: model_type \"%s\" is not supported (supported: gpt2, llama, t5)",
-                     dir, type);
+        rc = err_set(err, TF_EUNSUPPORTED, "%s/config.json: model_type \"%s\" is not supported "
+                     "(supported: gpt2, llama, t5, bert, distilbert)", dir, type);
         goto fail;
     }
     m->wtype = o.use_int8 ? TF_WTYPE_Q8 : TF_WTYPE_F32;
@@ -99,6 +101,8 @@ void model_free(tf_model *m) {
         free(m->tasks[i].prefix);
     }
     free(m->tasks);
+    for (int i = 0; i < m->n_labels; i++) free(m->labels[i]);
+    free(m->labels);
     free(m);
 }
 
@@ -148,6 +152,9 @@ static void apply_length_controls(tf_model *m, tf_seq *s, float *logits) {
 }
 
 int model_step(tf_model *m, tf_batch *b, tf_err *err) {
+    if (!m->family->forward)
+        return err_set(err, TF_EUNSUPPORTED, "model %s (%s) does not generate text", m->name,
+                       m->family->architecture);
     if (b->n_seqs <= 0) return 0;
     for (int i = 0; i < b->n_seqs; i++) {
         tf_seq *s = b->seqs[i];
@@ -192,6 +199,7 @@ int model_step(tf_model *m, tf_batch *b, tf_err *err) {
 }
 
 int model_forward_logits(tf_model *m, tf_seq *s, int n_tokens, float *logits, tf_err *err) {
+    if (!m->family->forward) return err_set(err, TF_EUNSUPPORTED, "not a generative model");
     if (n_tokens < 1 || n_tokens > s->n_tokens - s->n_past)
         return err_set(err, TF_EINVALID, "cannot feed %d tokens; %d are pending", n_tokens,
                        s->n_tokens - s->n_past);
@@ -244,4 +252,54 @@ void model_task_defaults(const tf_model *m, const char *task_key, tf_gen_params 
     if (d->set & TF_TD_NGRAM) p->no_repeat_ngram_size = d->no_repeat_ngram_size;
     if (d->set & TF_TD_MIN) p->min_new_tokens = d->min_new_tokens;
     if (d->set & TF_TD_MAX) p->max_new_tokens = d->max_new_tokens;
+}
+
+// --- classification ---------------------------------------------------------------------
+
+int model_n_labels(const tf_model *m) { return m->n_labels; }
+
+const char *model_label(const tf_model *m, int i) {
+    return i >= 0 && i < m->n_labels ? m->labels[i] : NULL;
+}
+
+int model_max_tokens(const tf_model *m) { return m->info.n_ctx; }
+
+int model_encode_for_task(const tf_model *m, const char *text, size_t len, int truncate,
+                          int32_t **ids, int *n_ids, tf_err *err) {
+    int rc = tok_encode(m->tok, text, len, ids, n_ids, err);
+    if (rc < 0) return rc;
+    const int max = m->info.n_ctx;
+    if (*n_ids <= max) return 0;
+    int n_pre, n_suf;
+    tok_specials_around(m->tok, &n_pre, &n_suf);
+    if (!truncate || n_pre + n_suf >= max) {
+        rc = err_set(err, TF_ETOOLONG, "text is %d tokens; the model takes at most %d", *n_ids, max);
+        free(*ids);
+        *ids = NULL;
+        *n_ids = 0;
+        return rc;
+    }
+    /* keep the leading specials and the text's start, then the trailing specials */
+    memmove(*ids + max - n_suf, *ids + *n_ids - n_suf, sizeof(int32_t) * (size_t)n_suf);
+    *n_ids = max;
+    return 0;
+}
+
+int model_classify(tf_model *m, const int32_t *const *ids, const int *n_ids, int n_texts,
+                   float *probs, tf_err *err) {
+    if (!m->family->classify || m->n_labels <= 0)
+        return err_set(err, TF_EUNSUPPORTED, "model %s (%s) has no classification head", m->name,
+                       m->family->architecture);
+    if (n_texts <= 0) return 0;
+    for (int i = 0; i < n_texts; i++) {
+        if (n_ids[i] < 1) return err_set(err, TF_EINVALID, "text %d has no tokens", i);
+        if (n_ids[i] > m->info.n_ctx)
+            return err_set(err, TF_ETOOLONG, "text %d is %d tokens; the model takes at most %d", i,
+                           n_ids[i], m->info.n_ctx);
+        for (int j = 0; j < n_ids[i]; j++)
+            if (ids[i][j] < 0 || ids[i][j] >= m->info.vocab_size)
+                return err_set(err, TF_EINVALID, "text %d: token id %ld outside [0, %d)", i,
+                               (long)ids[i][j], m->info.vocab_size);
+    }
+    return m->family->classify(m, ids, n_ids, n_texts, probs, err);
 }

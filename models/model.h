@@ -21,8 +21,8 @@
  *     tf_seq_state st;  seq_state(s, &st);   // st.text, st.finish, ...
  *     seq_free(s);  model_free(m);
  *
- * Thread-safety: a tf_model is read-only after load except inside model_step,
- * which one thread at a time may call per model. model_tokenize/detokenize
+ * Thread-safety: a tf_model is read-only after load except inside model_step and
+ * model_classify, which one thread at a time may call per model. model_tokenize/detokenize
  * and model_info are safe from any thread at any time. A tf_seq is touched by
  * one thread at a time (the step worker during a step, its owner between).
  */
@@ -185,5 +185,38 @@ void model_task_defaults(const tf_model *m, const char *task_key, tf_gen_params 
  * generation_config.json. models/llama2c.c. */
 int model_convert_llama2c(const char *checkpoint, const char *tokenizer, const char *out_dir,
                           tf_err *err);
+
+/* ---- classification (encoder models; info.tasks has TF_TASK_SENTIMENT) ------------------
+ *
+ *     int32_t *ids;  int n;
+ *     model_encode_for_task(m, "great movie", 11, 1, &ids, &n, &err);  // [CLS] great movie [SEP]
+ *     float p[n_labels];
+ *     const int32_t *batch[1] = {ids};
+ *     model_classify(m, batch, &n, 1, p, &err);                        // softmax over labels
+ *     printf("%s %.3f\n", model_label(m, ops_argmax(p)), ...);
+ *
+ * model_tokenize gives the same ids (the tokenizer's post-processor adds [CLS]/[SEP]);
+ * model_encode_for_task adds the length rule. */
+
+/* Labels of the classification head (config.json id2label); 0 for other models. */
+int model_n_labels(const tf_model *m);
+/* Label i (0 <= i < n_labels); "LABEL_i" when config.json names none. */
+const char *model_label(const tf_model *m, int i);
+/* Longest input, special tokens included (max_position_embeddings). */
+int model_max_tokens(const tf_model *m);
+
+/* The ids the classifier receives for one text. More than model_max_tokens ids: with
+ * truncate the text part is cut (the special tokens stay, as HF truncation=True does),
+ * without it TF_ETOOLONG with both lengths in the message. *ids is malloc'd; free() it. */
+int model_encode_for_task(const tf_model *m, const char *text, size_t len, int truncate,
+                          int32_t **ids, int *n_ids, tf_err *err);
+
+/* One batch of texts through the encoder and head: probs[i * n_labels + j] = p(label j |
+ * text i). Texts may differ in length: they are packed, never padded, and each attends
+ * only to itself. TF_EUNSUPPORTED for models without a classification head; TF_EINVALID
+ * for an empty text or an id out of range; TF_ETOOLONG above model_max_tokens. Same
+ * threading rule as model_step: one thread at a time per model (the step worker). */
+int model_classify(tf_model *m, const int32_t *const *ids, const int *n_ids, int n_texts,
+                   float *probs, tf_err *err);
 
 #endif

@@ -37,6 +37,10 @@ typedef struct tf_family {
     int beams;
     int (*seq_init)(tf_seq *s, const tf_gen_params *p, tf_err *err);
     void (*seq_release)(tf_seq *s);
+    /* Encoder classifiers (NULL for decoders): n_texts validated texts in, softmax
+     * probabilities [n_texts][n_labels] out. forward is NULL for them. */
+    int (*classify)(tf_model *m, const int32_t *const *ids, const int *n_ids, int n_texts,
+                    float *probs, tf_err *err);
 } tf_family;
 
 struct tf_model {
@@ -64,6 +68,9 @@ struct tf_model {
      * family at load */
     struct tf_task *tasks;
     int n_tasks;
+    /* classification head labels, set by the family; owned */
+    int n_labels;
+    char **labels;
 };
 
 /* Generation defaults of one task (config.json task_specific_params); `set` has a
@@ -130,5 +137,7 @@ void seq_finish_beam(tf_seq *s);
 extern const tf_family tf_family_gpt2;
 extern const tf_family tf_family_llama;
 extern const tf_family tf_family_t5;
+extern const tf_family tf_family_bert;
+extern const tf_family tf_family_distilbert;
 
 #endif

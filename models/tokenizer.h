@@ -1,9 +1,16 @@
-/* tokenizer.h: byte-level BPE (GPT-2), SentencePiece BPE (Llama) and SentencePiece Unigram
- * (T5) tokenizers (module prefix tok_).
+/* tokenizer.h: byte-level BPE (GPT-2), SentencePiece BPE (Llama), WordPiece (BERT) and
+ * SentencePiece Unigram (T5) tokenizers (module prefix tok_).
  *
  * Unigram (models/tok_unigram.h) is chosen by a tokenizer.json whose model is Unigram, or
  * by spiece.model when no tokenizer.json exists; it appends the post-processor's special
  * (T5: </s>) to every encoding, as transformers' tokenizer(text) does.
+ *
+ * WordPiece: tokenizer.json with "model": {"type": "WordPiece"} (BertNormalizer,
+ * BertPreTokenizer, TemplateProcessing/BertProcessing post-processor), or vocab.txt with
+ * tokenizer_config.json (do_lower_case, strip_accents, tokenize_chinese_chars, *_token) and
+ * special_tokens_map.json. Normalization and splitting: models/tok_wordpiece.h. Encoding
+ * matches tokenizer(text)["input_ids"]: the post-processor's special tokens ([CLS] ... [SEP])
+ * are included; decoding joins words with spaces and glues "##" pieces.
  *
  * Loads a Hugging Face checkpoint directory: tokenizer.json when present (both the old
  * dialect -- model without "type", merges as "a b" strings -- and the newer one --
@@ -20,7 +27,9 @@
  * Encoding matches transformers' tokenizer(text)["input_ids"] for GPT-2: added/special
  * tokens written in the text (e.g. "<|endoftext|>") become their id (leftmost, longest
  * first), the rest is pre-split by the GPT-2 regex, mapped through bytes_to_unicode and
- * merged by rank. No BOS/EOS is added. An added token's lstrip/rstrip flags absorb the
+ * merged by rank. No BOS/EOS is added unless the post_processor is a template
+ * (TemplateProcessing, BertProcessing, RobertaProcessing): for every model its special
+ * ids surround the encoding (tok_specials_around). An added token's lstrip/rstrip flags absorb the
  * whitespace beside it; single_word is refused at load (TF_EUNSUPPORTED), as are
  * normalizers and pre-tokenizers other than ByteLevel.
  *
@@ -69,6 +78,10 @@ int tok_token_bytes(const tf_tokenizer *t, int32_t id, const char **bytes, size_
  * one). *text is malloc'd and NUL-terminated; free() it. TF_ERANGE names a bad id. */
 int tok_decode(const tf_tokenizer *t, const int32_t *ids, int n, char **text, size_t *len,
                tf_err *err);
+
+/* How many special ids tok_encode puts before and after the text ([CLS] / [SEP]: 1 and 1;
+ * GPT-2: 0 and 0), so a caller can truncate the text part and keep them. */
+void tok_specials_around(const tf_tokenizer *t, int *n_pre, int *n_suf);
 
 /* 1 + the largest token id (50257 for gpt2), added tokens included. */
 int tok_vocab_size(const tf_tokenizer *t);

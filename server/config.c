@@ -18,14 +18,14 @@
 
 #include "models/model.h"
 
-typedef enum { OPT_STR, OPT_INT, OPT_BOOL, OPT_MODEL } opt_type;
+typedef enum { OPT_STR, OPT_INT, OPT_BOOL, OPT_MODEL, OPT_DOUBLE } opt_type;
 
 typedef struct cfg_option {
     const char *name; /* file key; flag is --name with '_' -> '-'; env TRANSFORMERD_NAME */
     opt_type type;
     size_t offset;
     const char *def;
-    long min, max;        /* OPT_INT bounds */
+    long min, max;        /* OPT_INT / OPT_DOUBLE bounds */
     const char *choices;  /* OPT_STR: '|'-separated allowed values, or NULL */
     const char *unit;
     const char *help;
@@ -58,6 +58,12 @@ static const cfg_option options[] = {
      "requests waiting for a batch slot before 429"},
     {"max_queue_wait_ms", OPT_INT, OFF(max_queue_wait_ms), "30000", 1, 3600000, NULL, "ms",
      "longest wait for a batch slot before 503"},
+    {"sentiment_max_batch", OPT_INT, OFF(sentiment_max_batch), "32", 1, 1024, NULL, "texts",
+     "texts classified together by one model call (/v1/sentiment dynamic batching)"},
+    {"sentiment_max_wait_ms", OPT_INT, OFF(sentiment_max_wait_ms), "5", 0, 10000, NULL, "ms",
+     "longest a text waits for more texts to fill its batch"},
+    {"sentiment_max_texts", OPT_INT, OFF(sentiment_max_texts), "64", 1, 100000, NULL, "texts",
+     "texts one /v1/sentiment request may carry before 413"},
     {"max_body_bytes", OPT_INT, OFF(max_body_bytes), "1048576", 64, 1073741824, NULL, "bytes",
      "largest request body before 413"},
     {"max_new_tokens", OPT_INT, OFF(max_new_tokens), "1024", 1, 1000000, NULL, "tokens",
@@ -68,6 +74,19 @@ static const cfg_option options[] = {
      "deadline for one request from arrival; 0 = none"},
     {"drain_timeout_ms", OPT_INT, OFF(drain_timeout_ms), "30000", 0, 3600000, NULL, "ms",
      "on SIGTERM/SIGINT, time in-flight requests get to finish"},
+    /* Attention monitoring (server/attnmon.c; README "Attention monitoring"). */
+    {"attn_entropy_floor", OPT_DOUBLE, OFF(attn_entropy_floor), "0.05", 0, 1, NULL, "",
+     "collapsed: a request's mean normalized attention entropy below this"},
+    {"attn_entropy_ceiling", OPT_DOUBLE, OFF(attn_entropy_ceiling), "0.995", 0, 1, NULL, "",
+     "diffuse: a request's mean normalized attention entropy above this"},
+    {"attn_sink_max", OPT_DOUBLE, OFF(attn_sink_max), "0.95", 0, 1, NULL, "",
+     "sink_dominated: a request's mean attention share on position 0 above this"},
+    {"attn_z", OPT_DOUBLE, OFF(attn_z), "4", 0, 1000, NULL, "std devs",
+     "any kind: one layer's mean this many baseline standard deviations off"},
+    {"attn_window", OPT_INT, OFF(attn_window), "200", 1, 1000000, NULL, "requests",
+     "attention baseline: exponentially weighted over about this many requests"},
+    {"attn_warmup", OPT_INT, OFF(attn_warmup), "20", 0, 1000000, NULL, "requests",
+     "attention baseline: requests learned before deviations are judged"},
 };
 #define N_OPTIONS (sizeof options / sizeof options[0])
 
@@ -204,6 +223,21 @@ static int set_option(tf_config *c, cfg_state *st, int level, const cfg_option *
             return -1;
         }
         *(int *)field = (int)v;
+        return 0;
+    }
+    case OPT_DOUBLE: {
+        char *end;
+        errno = 0;
+        double v = strtod(val, &end);
+        if (errno || end == val || *end != 0 || v != v) {
+            snprintf(msg, n, "%s: expected a number, got '%s'", o->name, val);
+            return -1;
+        }
+        if (v < (double)o->min || v > (double)o->max) {
+            snprintf(msg, n, "%s must be between %ld and %ld, got %s", o->name, o->min, o->max, val);
+            return -1;
+        }
+        *(double *)field = v;
         return 0;
     }
     }
@@ -402,7 +436,8 @@ void cfg_write_help(FILE *f) {
         char fl[64];
         flag_name(o->name, fl, sizeof fl);
         fprintf(f, "  --%-22s %s", fl, o->help);
-        if (o->type == OPT_INT) fprintf(f, " [%ld..%ld %s]", o->min, o->max, o->unit ? o->unit : "");
+        if (o->type == OPT_INT || o->type == OPT_DOUBLE)
+            fprintf(f, " [%ld..%ld%s%s]", o->min, o->max, o->unit && *o->unit ? " " : "", o->unit ? o->unit : "");
         if (o->def && *o->def) fprintf(f, " (default %s)", o->def);
         fputc('\n', f);
     }
@@ -417,7 +452,8 @@ void cfg_write_example(FILE *f) {
         const cfg_option *o = &options[i];
         if (o->offset == OFF(config_file) && o->type == OPT_STR) continue;
         fprintf(f, "# %s", o->help);
-        if (o->type == OPT_INT) fprintf(f, " [%ld..%ld %s]", o->min, o->max, o->unit ? o->unit : "");
+        if (o->type == OPT_INT || o->type == OPT_DOUBLE)
+            fprintf(f, " [%ld..%ld%s%s]", o->min, o->max, o->unit && *o->unit ? " " : "", o->unit ? o->unit : "");
         fputc('\n', f);
         if (o->type == OPT_MODEL) fprintf(f, "model = generate=/usr/local/share/transformerd/models/gpt2\n\n");
         else fprintf(f, "#%s = %s\n\n", o->name, o->def ? o->def : "");

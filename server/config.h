@@ -41,12 +41,22 @@ typedef struct tf_config {
     int prefill_chunk;   /* prompt tokens one sequence may feed per step */
     int max_queue;       /* requests waiting for a batch slot */
     int max_queue_wait_ms;
+    int sentiment_max_batch;   /* texts per classify call */
+    int sentiment_max_wait_ms; /* longest a text waits for its batch to fill */
+    int sentiment_max_texts;   /* texts one /v1/sentiment request may carry */
     int max_body_bytes;
     int max_new_tokens;  /* upper bound a request may ask for */
     int max_connections;
     int request_timeout_ms; /* whole-request deadline, 0 = none */
     int drain_timeout_ms;
     int access_log;      /* bool */
+    /* Attention monitoring thresholds (server/attnmon.h explains the kinds). */
+    double attn_entropy_floor;
+    double attn_entropy_ceiling;
+    double attn_sink_max;
+    double attn_z;
+    int attn_window;
+    int attn_warmup;
     int n_models;
     tf_model_spec models[CFG_MAX_MODELS];
 } tf_config;

@@ -23,8 +23,10 @@
     X(MODEL_NOT_FOUND, 404, "model_not_found")               \
     X(METHOD_NOT_ALLOWED, 405, "method_not_allowed")         \
     X(BODY_TOO_LARGE, 413, "body_too_large")                 \
+    X(TOO_MANY_TEXTS, 413, "too_many_texts")                 \
     X(PROMPT_TOO_LONG, 422, "prompt_too_long")               \
     X(OUT_OF_RANGE, 422, "out_of_range")                     \
+    X(TEXT_TOO_LONG, 422, "text_too_long")                   \
     X(QUEUE_FULL, 429, "queue_full")                         \
     X(INTERNAL, 500, "internal_error")                       \
     X(NOT_READY, 503, "not_ready")                           \

@@ -46,7 +46,8 @@ struct http_req {
     tf_buf body;                  /* owned */
     int too_large;
     tf_job *job;                  /* one reference, or NULL */
-    tf_sched *sched;              /* borrowed: job's scheduler */
+    http_cancel_fn cancel;        /* tells the job's scheduler the client is gone */
+    void *cancel_ctx;             /* borrowed: that scheduler */
     int suspended;
     int gone;                     /* client closed while suspended */
     size_t sent;                  /* streaming: bytes of job->out handed to MHD */
@@ -144,7 +145,7 @@ static void on_peek(uv_timer_t *t) {
         ssize_t k = recv(ci->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
         if (k == 0 || (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
             r->gone = 1;
-            if (r->job && r->job->state != JOB_DONE) sched_cancel(r->sched, r->job);
+            if (r->job && r->job->state != JOB_DONE) r->cancel(r->cancel_ctx, r->job);
             resume(r); /* MHD must see the connection again to close it */
         }
     }
@@ -215,16 +216,23 @@ void http_reply_error(http_req *r, const tf_http_error *e) {
 
 static void finish_waiting(http_req *r);
 
-static void attach_job(http_req *r, tf_job *job, tf_sched *sched) {
+static void cancel_gen(void *sched, tf_job *job) { sched_cancel(sched, job); }
+
+static void attach_job(http_req *r, tf_job *job, http_cancel_fn cancel, void *ctx) {
     job_ref(job);
     r->job = job;
-    r->sched = sched;
+    r->cancel = cancel;
+    r->cancel_ctx = ctx;
     job->owner = r;
     live_add(r->h, r);
 }
 
 void http_wait_job(http_req *r, tf_job *job, tf_sched *sched) {
-    attach_job(r, job, sched);
+    http_wait_job_fn(r, job, cancel_gen, sched);
+}
+
+void http_wait_job_fn(http_req *r, tf_job *job, http_cancel_fn cancel, void *ctx) {
+    attach_job(r, job, cancel, ctx);
     r->state = R_WAITING;
     if (job->state == JOB_DONE) finish_waiting(r); /* failed during admission */
     else suspend(r);
@@ -249,7 +257,7 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max) {
 }
 
 void http_stream_job(http_req *r, tf_job *job, tf_sched *sched) {
-    attach_job(r, job, sched);
+    attach_job(r, job, cancel_gen, sched);
     r->state = R_STREAMING;
     struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, SSE_BLOCK_BYTES, sse_read, r, NULL);
     if (!resp) return;
@@ -400,7 +408,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls, en
     if (!r) return;
     *req_cls = NULL;
     if (r->job) {
-        if (r->job->state != JOB_DONE) sched_cancel(r->sched, r->job);
+        if (r->job->state != JOB_DONE) r->cancel(r->cancel_ctx, r->job);
         r->job->on_event = NULL;
         r->job->owner = NULL;
         job_unref(r->job);

@@ -46,6 +46,9 @@ void http_reply_json(http_req *r, int status, json_t *obj); /* steals obj */
 void http_reply_error(http_req *r, const tf_http_error *e);
 /* Takes a reference on job and binds it to its scheduler for cancellation. */
 void http_wait_job(http_req *r, tf_job *job, tf_sched *sched);
+/* The same for jobs of another scheduler: cancel(ctx, job) when the client leaves. */
+typedef void (*http_cancel_fn)(void *ctx, tf_job *job);
+void http_wait_job_fn(http_req *r, tf_job *job, http_cancel_fn cancel, void *ctx);
 void http_stream_job(http_req *r, tf_job *job, tf_sched *sched);
 /* job->out grew or the job ended: wake its connection. */
 void http_job_notify(tf_job *job);

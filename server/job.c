@@ -49,6 +49,10 @@ void job_unref(tf_job *j) {
     if (!j || --j->refs > 0) return;
     seq_free(j->seq);
     free(j->prompt_ids);
+    for (int i = 0; i < j->n_texts && j->text_ids; i++) free(j->text_ids[i]);
+    free(j->text_ids);
+    free(j->text_n_ids);
+    free(j->probs);
     req_close(&j->req);
     buf_close(&j->out);
     free(j);

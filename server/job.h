@@ -44,6 +44,7 @@ struct tf_job {
     int n_prompt;
     const char *model_name;   /* borrowed from the model's info */
     tf_seq *seq;              /* owned while RUNNING; freed by the scheduler */
+    struct tf_attnmon *attnmon; /* borrowed: the model's attention monitor, or NULL */
 
     int cancelled;            /* client gone: drop at the next step boundary */
     int failed;               /* err holds why */
@@ -63,6 +64,15 @@ struct tf_job {
     void *route_ctx;          /* borrowed: the route's own state (routes_text.c: its group) */
 
     tf_job *next, *prev;      /* scheduler's queue / running list */
+
+    /* Sentiment (/v1/sentiment): the texts' ids in, the label probabilities out. */
+    const tf_model *cls_model; /* borrowed: labels for rendering */
+    int n_texts, n_texts_done;
+    int64_t n_text_tokens;
+    int32_t **text_ids;       /* owned, [n_texts], each owned */
+    int *text_n_ids;          /* owned, [n_texts] */
+    float *probs;             /* owned, [n_texts * n_labels] */
+    uint64_t classify_ns;     /* model time of the batches this job's texts ran in */
 };
 
 int job_new(const char *id, tf_job **out); /* refs = 1 */

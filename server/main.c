@@ -19,6 +19,7 @@ static const subcommand subcommands[] = {
     {"summarize", cli_summarize, "summarize text with an encoder-decoder model (T5)"},
     {"serve", serve_main, "run the HTTP daemon (continuous batching; see README \"Serving\")"},
     {"convert-llama2c", cli_convert_llama2c, "turn a llama2.c checkpoint into a Llama directory"},
+    {"classify", cli_classify, "label texts with a sequence classifier (BERT, DistilBERT)"},
 };
 
 static void usage(FILE *f) {

@@ -28,6 +28,7 @@ static const double lat_buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1
 static const double itl_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 0};
 static const double batch_buckets[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 0};
 static const double tok_buckets[] = {1, 4, 16, 64, 256, 1024, 4096, 16384, 0};
+static const double share_buckets[] = {0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0};
 
 static const struct {
     const char *name;
@@ -76,6 +77,21 @@ static const struct {
         .help = "Input texts admitted by the text-to-text routes, by task (translate, summarize)."},
     [MET_TASK_TRUNCATED] = {.name = "transformerd_task_truncated_texts_total", .type = T_COUNTER, .buckets = NULL, .labelled = 1,
         .help = "Input texts cut to the model's input limit on request (truncate: true), by task."},
+    /* Attention monitoring (attnmon.c): labels are bounded by models x layers, never heads. */
+    [MET_ATTN_ANOMALIES] = {.name = "transformerd_attention_anomalies_total", .type = T_COUNTER, .buckets = NULL, .labelled = 1,
+        .help = "Generation requests flagged by attention monitoring, by model and kind (collapsed, diffuse, sink_dominated)."},
+    [MET_ATTN_ENTROPY] = {.name = "transformerd_attention_entropy", .type = T_HISTOGRAM, .buckets = share_buckets, .labelled = 1,
+        .help = "Per-request mean normalized attention entropy (H / log keys, 0..1), by model and layer."},
+    [MET_ATTN_SINK] = {.name = "transformerd_attention_sink_share", .type = T_HISTOGRAM, .buckets = share_buckets, .labelled = 1,
+        .help = "Per-request mean attention weight on position 0 (0..1), by model and layer."},
+    [MET_CLS_BATCH_SIZE] = {.name = "transformerd_classify_batch_size_texts", .type = T_HISTOGRAM, .buckets = batch_buckets, .labelled = 0,
+        .help = "Texts classified by one model call (dynamic batching of /v1/sentiment)."},
+    [MET_CLS_BATCH_DURATION] = {.name = "transformerd_classify_batch_duration_seconds", .type = T_HISTOGRAM, .buckets = lat_buckets, .labelled = 0,
+        .help = "Duration of one classification model call."},
+    [MET_CLS_TEXTS] = {.name = "transformerd_classified_texts_total", .type = T_COUNTER, .buckets = NULL, .labelled = 0,
+        .help = "Texts classified."},
+    [MET_CLS_TOKENS] = {.name = "transformerd_classified_tokens_total", .type = T_COUNTER, .buckets = NULL, .labelled = 0,
+        .help = "Tokens (special tokens included) fed through the classifier."},
 };
 
 typedef struct series {

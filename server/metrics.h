@@ -39,6 +39,14 @@ typedef enum tf_metric_id {
     MET_READY,             /* gauge 0/1 */
     MET_TASK_TEXTS,        /* counter {task}: texts admitted by /v1/translate, /v1/summarize */
     MET_TASK_TRUNCATED,    /* counter {task}: of those, inputs cut to the model's limit */
+    /* Attention monitoring (attnmon.c) */
+    MET_ATTN_ANOMALIES,    /* counter {model,kind} */
+    MET_ATTN_ENTROPY,      /* histogram {model,layer} per-request mean normalized entropy */
+    MET_ATTN_SINK,         /* histogram {model,layer} per-request mean weight on position 0 */
+    MET_CLS_BATCH_SIZE,    /* histogram texts per classify call */
+    MET_CLS_BATCH_DURATION,/* histogram seconds */
+    MET_CLS_TEXTS,         /* counter */
+    MET_CLS_TOKENS,        /* counter */
     MET_COUNT
 } tf_metric_id;
 

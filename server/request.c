@@ -12,11 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum { F_STRING, F_INT, F_NUMBER, F_BOOL, F_STOP, F_PROMPT, F_IGNORE } field_kind;
+typedef enum { F_STRING, F_INT, F_NUMBER, F_BOOL, F_STOP, F_PROMPT, F_IGNORE, F_ATTENTION } field_kind;
 
 typedef enum {
     K_PROMPT, K_MODEL, K_MAX_NEW, K_TEMPERATURE, K_TOP_K, K_TOP_P, K_SEED, K_REP_PENALTY,
-    K_STOP, K_STREAM, K_LOGPROBS, K_NONE
+    K_STOP, K_STREAM, K_LOGPROBS, K_ATTENTION, K_NONE
 } field_key;
 
 typedef struct field {
@@ -40,6 +40,7 @@ static const field generate_fields[] = {
     {"stop", F_STOP, K_STOP, 0, 0, 0},
     {"stream", F_BOOL, K_STREAM, 0, 0, 0},
     {"logprobs", F_BOOL, K_LOGPROBS, 0, 0, 0},
+    {"return_attention", F_ATTENTION, K_ATTENTION, 0, 0, 0},
 };
 
 /* The OpenAI completions subset. */
@@ -123,6 +124,16 @@ static int apply(tf_gen_request *r, const field *f, json_t *v, const tf_req_limi
         return 0;
     case F_STOP:
         return parse_stop(r, f->name, v, r->api == REQ_COMPLETIONS, e);
+    case F_ATTENTION: /* attention statistics in the response (attnmon.h) */
+        if (!json_is_string(v)) return herr_set(e, HERR_INVALID_FIELD, "%s must be a string", f->name);
+        if (!strcmp(json_string_value(v), "summary") || !strcmp(json_string_value(v), "none")) {
+            r->return_attention = json_string_value(v)[0] == 's';
+            return 0;
+        }
+        if (!strcmp(json_string_value(v), "full"))
+            return herr_set(e, HERR_OUT_OF_RANGE, "%s \"full\" is not supported yet; use \"summary\" or \"none\"",
+                            f->name);
+        return herr_set(e, HERR_OUT_OF_RANGE, "%s must be one of \"summary\", \"none\"", f->name);
     case F_INT:
         if (!json_is_integer(v)) return herr_set(e, HERR_INVALID_FIELD, "%s must be an integer", f->name);
         num = (double)json_integer_value(v);
@@ -209,5 +220,99 @@ void req_close(tf_gen_request *r) {
     free(r->prompt);
     free(r->model);
     for (int i = 0; i < TF_MAX_STOP; i++) free(r->stop_buf[i]);
+    memset(r, 0, sizeof *r);
+}
+
+/* ---- /v1/sentiment ---- */
+
+static int take_text(tf_sentiment_request *r, json_t *v, const char *name, size_t i, tf_http_error *e) {
+    if (!json_is_string(v))
+        return i == (size_t)-1 ? herr_set(e, HERR_INVALID_FIELD, "%s must be a string", name)
+                               : herr_set(e, HERR_INVALID_FIELD, "%s[%zu] must be a string", name, i);
+    if (json_string_length(v) == 0)
+        return i == (size_t)-1 ? herr_set(e, HERR_INVALID_FIELD, "%s must not be empty", name)
+                               : herr_set(e, HERR_INVALID_FIELD, "%s[%zu] must not be empty", name, i);
+    int k = r->n_texts;
+    if (take_string(v, &r->texts[k], &r->lens[k])) return herr_set(e, HERR_INTERNAL, "out of memory");
+    r->n_texts++;
+    return 0;
+}
+
+int req_parse_sentiment(const char *body, size_t len, int max_texts, tf_sentiment_request *r,
+                        tf_http_error *e) {
+    memset(r, 0, sizeof *r);
+    json_error_t jerr;
+    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+    if (!root)
+        return herr_set(e, HERR_INVALID_JSON, "malformed JSON at line %d, column %d: %s", jerr.line, jerr.column,
+                        jerr.text);
+    int rc = 0;
+    json_t *text = NULL, *texts = NULL;
+    if (!json_is_object(root)) {
+        rc = herr_set(e, HERR_INVALID_JSON, "the request body must be a JSON object");
+        goto done;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(root, key, v) {
+        if (json_is_null(v)) continue;
+        if (strcmp(key, "text") == 0) text = v;
+        else if (strcmp(key, "texts") == 0) texts = v;
+        else if (strcmp(key, "truncate") == 0) {
+            if (!json_is_boolean(v)) {
+                rc = herr_set(e, HERR_INVALID_FIELD, "truncate must be a boolean");
+                goto done;
+            }
+            r->truncate = json_is_true(v);
+        } else if (strcmp(key, "model") == 0) {
+            if (!json_is_string(v)) {
+                rc = herr_set(e, HERR_INVALID_FIELD, "model must be a string");
+                goto done;
+            }
+            if (take_string(v, &r->model, NULL)) {
+                rc = herr_set(e, HERR_INTERNAL, "out of memory");
+                goto done;
+            }
+        } else {
+            rc = herr_set(e, HERR_INVALID_FIELD, "unknown field '%.64s'", key);
+            goto done;
+        }
+    }
+    if (!text == !texts) {
+        rc = herr_set(e, HERR_INVALID_FIELD, "give exactly one of text (a string) and texts (an array of strings)");
+        goto done;
+    }
+    if (texts && !json_is_array(texts)) {
+        rc = herr_set(e, HERR_INVALID_FIELD, "texts must be an array of strings");
+        goto done;
+    }
+    size_t n = texts ? json_array_size(texts) : 1;
+    if (n == 0) {
+        rc = herr_set(e, HERR_INVALID_FIELD, "texts must not be empty");
+        goto done;
+    }
+    if (n > (size_t)max_texts) {
+        rc = herr_set(e, HERR_TOO_MANY_TEXTS, "texts holds %zu texts; at most %d per request", n, max_texts);
+        goto done;
+    }
+    r->texts = calloc(n, sizeof *r->texts);
+    r->lens = calloc(n, sizeof *r->lens);
+    if (!r->texts || !r->lens) {
+        rc = herr_set(e, HERR_INTERNAL, "out of memory");
+        goto done;
+    }
+    if (text) rc = take_text(r, text, "text", (size_t)-1, e);
+    for (size_t i = 0; texts && i < n && rc == 0; i++) rc = take_text(r, json_array_get(texts, i), "texts", i, e);
+done:
+    json_decref(root);
+    if (rc < 0) req_sentiment_close(r);
+    return rc;
+}
+
+void req_sentiment_close(tf_sentiment_request *r) {
+    for (int i = 0; i < r->n_texts; i++) free(r->texts[i]);
+    free(r->texts);
+    free(r->lens);
+    free(r->model);
     memset(r, 0, sizeof *r);
 }

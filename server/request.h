@@ -36,7 +36,23 @@ typedef struct tf_gen_request {
     int seed_given;
     int stream;
     int logprobs;
+    int return_attention; /* /v1/generate: 1 = "summary" */
 } tf_gen_request;
+
+/* POST /v1/sentiment: {"text": str} or {"texts": [str, ...]}, "truncate", "model".
+ * Unknown fields and wrong types are 400 (named), an empty text 400, more than max_texts
+ * texts 413 (too_many_texts). */
+typedef struct tf_sentiment_request {
+    char **texts;  /* owned, [n_texts], each owned and NUL-terminated */
+    size_t *lens;  /* owned, [n_texts] */
+    int n_texts;
+    int truncate;
+    char *model;   /* owned; NULL = the task's default model */
+} tf_sentiment_request;
+
+int req_parse_sentiment(const char *body, size_t len, int max_texts, tf_sentiment_request *out,
+                        tf_http_error *e);
+void req_sentiment_close(tf_sentiment_request *r);
 
 int req_parse(tf_req_api api, const char *body, size_t len, const tf_req_limits *lim, tf_gen_request *out,
               tf_http_error *e);

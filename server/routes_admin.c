@@ -1,6 +1,6 @@
 /* routes_admin.c: the route table, and the routes that need no model step:
  * GET /health /ready /v1/models /metrics, and the task routes whose model
- * families have not landed yet (they answer 404 "no model loaded"). */
+ * family has not landed yet (they answer 404 "no model loaded"). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,14 +78,3 @@ void route_metrics(http_req *r) {
     http_reply(r, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
 }
 
-/* Sentiment is routed so clients get a clear answer; its model family (BERT) is not in
- * the engine yet, and serve refuses at start-up to load a directory for a task its model
- * cannot do, so no model is ever found. Translate and summarize: routes_text.c. */
-static void task_route(http_req *r, unsigned task, const char *name) {
-    tf_http_error e;
-    (void)task;
-    herr_set(&e, HERR_MODEL_NOT_FOUND, "no model loaded for task %s", name);
-    http_reply_error(r, &e);
-}
-
-void route_sentiment(http_req *r) { task_route(r, TF_TASK_SENTIMENT, "sentiment"); }

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "server/attnmon.h"
 #include "server/log.h"
 #include "server/routes.h"
 #include "server/utf8.h"
@@ -78,6 +79,24 @@ static json_t *text_delta(tf_job *j, const tf_seq_state *st, int final) {
     return t;
 }
 
+/* Every finished generation is judged by its model's attention monitor (metrics,
+ * baseline, a warning line when flagged); runs once, at JOB_EV_DONE. */
+static unsigned attention_check(tf_job *j, const tf_seq_state *st) {
+    if (!j->attnmon || !st->attn) return 0;
+    tf_attn_verdict v;
+    if (attnmon_observe(j->attnmon, st->attn, st->attn_n_layer, st->attn_n_head, &v) < 0) return 0;
+    if (v.flags) log_msg(LOG_WARN, "%s: attention anomaly: %s", j->id, v.why);
+    return v.flags;
+}
+
+/* attention_flags always; attention when the request asked for the summary. */
+static void add_attention(json_t *o, const tf_job *j, const tf_seq_state *st, unsigned flags) {
+    if (!o) return;
+    json_object_set_new(o, "attention_flags", attnmon_flags_json(flags));
+    if (j->req.return_attention && st->attn)
+        json_object_set_new(o, "attention", attnmon_summary_json(st->attn, st->attn_n_layer, st->attn_n_head));
+}
+
 /* ---- /v1/generate ---- */
 
 static void on_generate(tf_job *j, tf_job_event ev) {
@@ -109,6 +128,7 @@ static void on_generate(tf_job *j, tf_job_event ev) {
                                   text_delta(j, &st, 1), "finish_reason", finish_name(st.finish), "usage",
                                   "prompt_tokens", j->n_prompt, "completion_tokens", st.n_generated, "timings",
                                   timings(j));
+            add_attention(e, j, &st, attention_check(j, &st));
             append_event(j, "done", e);
         }
         http_job_notify(j);
@@ -127,6 +147,7 @@ static void on_generate(tf_job *j, tf_job_event ev) {
         json_object_set_new(o, "tokens", toks);
         json_object_set_new(o, "logprobs", lps);
     }
+    add_attention(o, j, &st, attention_check(j, &st));
     set_body(j, 200, o);
     http_job_notify(j);
 }
@@ -167,6 +188,7 @@ static void on_completions(tf_job *j, tf_job_event ev) {
             json_decref(usage);
             append_event(j, NULL, openai_chunk(j, text_delta(j, &st, 0), NULL));
         } else {
+            attention_check(j, &st);
             json_t *c = openai_chunk(j, text_delta(j, &st, 1), finish_name(st.finish));
             if (c) json_object_set_new(c, "usage", usage);
             else json_decref(usage);
@@ -180,6 +202,7 @@ static void on_completions(tf_job *j, tf_job_event ev) {
         json_decref(usage);
         return;
     }
+    attention_check(j, &st);
     json_t *o = openai_chunk(j, text_json(st.text, st.text_len), finish_name(st.finish));
     if (o) json_object_set_new(o, "usage", usage);
     else json_decref(usage);
@@ -230,6 +253,9 @@ static void generate_common(http_req *r, tf_req_api api) {
         goto refuse;
     }
     if (!j->req.seed_given) j->req.params.seed = next_seed(srv);
+    /* Always on: the kernel fills the statistics from weights it already has. */
+    j->req.params.attn_summary = 1;
+    j->attnmon = sm->attnmon;
     tf_err err = {0};
     if (model_tokenize(sm->model, j->req.prompt, j->req.prompt_len, &j->prompt_ids, &j->n_prompt, &err) < 0) {
         herr_set(&e, HERR_INTERNAL, "tokenizer: %s", err.msg);

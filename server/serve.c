@@ -42,7 +42,10 @@ static void stop_all(serve_ctx *c) {
     c->stopping = 1;
     log_msg(LOG_INFO, "drained; stopping");
     http_stop(c->srv.http);
-    for (int i = 0; i < c->srv.n_models; i++) sched_close(c->srv.models[i].sched);
+    for (int i = 0; i < c->srv.n_models; i++) {
+        sched_close(c->srv.models[i].sched);
+        cbatch_close(c->srv.models[i].cbatch);
+    }
     uv_close((uv_handle_t *)&c->sig_term, NULL);
     uv_close((uv_handle_t *)&c->sig_int, NULL);
     uv_close((uv_handle_t *)&c->sig_hup, NULL);
@@ -54,7 +57,9 @@ static void stop_all(serve_ctx *c) {
 static void on_drain_tick(uv_timer_t *t) {
     serve_ctx *c = t->data;
     int idle = http_live_jobs(c->srv.http) == 0;
-    for (int i = 0; i < c->srv.n_models; i++) idle = idle && sched_idle(c->srv.models[i].sched);
+    for (int i = 0; i < c->srv.n_models; i++)
+        idle = idle && sched_idle(c->srv.models[i].sched) &&
+               (!c->srv.models[i].cbatch || cbatch_idle(c->srv.models[i].cbatch));
     if (idle || job_now_ns() > c->drain_deadline_ns + 1000000000ull) stop_all(c);
 }
 
@@ -66,7 +71,10 @@ static void on_stop_signal(uv_signal_t *h, int signum) {
     c->srv.draining = 1;
     met_set(c->srv.met, MET_READY, NULL, 0);
     c->drain_deadline_ns = job_now_ns() + (uint64_t)cfg->drain_timeout_ms * 1000000ull;
-    for (int i = 0; i < c->srv.n_models; i++) sched_drain(c->srv.models[i].sched, c->drain_deadline_ns);
+    for (int i = 0; i < c->srv.n_models; i++) {
+        sched_drain(c->srv.models[i].sched, c->drain_deadline_ns);
+        if (c->srv.models[i].cbatch) cbatch_drain(c->srv.models[i].cbatch);
+    }
     uv_timer_start(&c->drain_timer, on_drain_tick, 0, 50);
 }
 
@@ -185,6 +193,28 @@ int serve_main(int argc, char **argv) {
             log_msg(LOG_ERROR, "%s", err.msg);
             goto out;
         }
+    tf_attnmon_opts ao;
+    attnmon_opts_default(&ao);
+    ao.entropy_floor = cfg.attn_entropy_floor;
+    ao.entropy_ceiling = cfg.attn_entropy_ceiling;
+    ao.sink_max = cfg.attn_sink_max;
+    ao.z = cfg.attn_z;
+    ao.window = cfg.attn_window;
+    ao.warmup = cfg.attn_warmup;
+    for (int i = 0; i < srv->n_models; i++)
+        if (attnmon_new(&ao, srv->models[i].info->name, srv->met, &srv->models[i].attnmon, &err) < 0) {
+            log_msg(LOG_ERROR, "%s", err.msg);
+            goto out;
+        }
+    tf_cbatch_opts bo = {.max_batch = cfg.sentiment_max_batch,
+                         .max_wait_ms = cfg.sentiment_max_wait_ms,
+                         .max_queue = cfg.max_queue + cfg.max_batch};
+    for (int i = 0; i < srv->n_models; i++)
+        if ((srv->models[i].tasks & TF_TASK_SENTIMENT) &&
+            cbatch_new(&loop, srv->models[i].model, &bo, srv->met, &srv->models[i].cbatch, &err) < 0) {
+            log_msg(LOG_ERROR, "%s", err.msg);
+            goto out;
+        }
     publish_model_metrics(srv);
     if (http_start(srv, &srv->http, &err) < 0) {
         log_msg(LOG_ERROR, "%s", err.msg);
@@ -207,11 +237,16 @@ int serve_main(int argc, char **argv) {
     exit_code = 0;
 out:
     if (!c.stopping && srv->http) stop_all(&c); /* only reached on a start-up error path */
-    for (int i = 0; i < srv->n_models; i++) sched_close(srv->models[i].sched);
+    for (int i = 0; i < srv->n_models; i++) {
+        sched_close(srv->models[i].sched);
+        cbatch_close(srv->models[i].cbatch);
+    }
     uv_run(&loop, UV_RUN_DEFAULT); /* run the close callbacks */
     for (int i = 0; i < srv->n_models; i++) {
         sched_free(srv->models[i].sched);
+        cbatch_free(srv->models[i].cbatch);
         model_free(srv->models[i].model);
+        attnmon_free(srv->models[i].attnmon);
         free(srv->models[i].dir);
     }
     http_free(srv->http);

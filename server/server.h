@@ -10,8 +10,10 @@
 #include <uv.h>
 
 #include "models/model.h"
+#include "server/attnmon.h"
 #include "server/config.h"
 #include "server/metrics.h"
+#include "server/cls_batch.h"
 #include "server/scheduler.h"
 
 typedef struct tf_http tf_http;
@@ -22,6 +24,8 @@ typedef struct tf_served_model {
     char *dir;                  /* owned */
     unsigned tasks;             /* tasks configured for this model (subset of info->tasks) */
     tf_sched *sched;            /* owned */
+    tf_attnmon *attnmon;        /* owned: attention baseline of this model's requests */
+    tf_cbatch *cbatch;          /* owned; NULL unless tasks has TF_TASK_SENTIMENT */
 } tf_served_model;
 
 typedef struct tf_server {

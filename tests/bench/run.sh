@@ -2,7 +2,8 @@
 # make bench: GPT-2-small-shaped model (124M parameters, random weights, made here by
 # build/tools/mkgpt2, never committed) and a Llama-shaped one of the same size
 # (build/tools/mkllama): prefill tokens/s on a 128-token prompt and decode tokens/s at
-# batch 1 for 128 new tokens, int8 and fp32, 1 and 2 threads, peak RSS.
+# batch 1 for 128 new tokens, int8 and fp32, 1 and 2 threads, peak RSS; a DistilBERT-base
+# sentiment classifier (build/tools/mkbert): batch-1 latency and batch-32 throughput.
 # Then the kernel microbenchmark and the HTTP load run when they are built.
 set -eu
 BUILD=${1:-build}
@@ -73,6 +74,53 @@ LPROMPT="the$(i=1; while [ $i -lt 127 ]; do printf ' the'; i=$((i + 1)); done)"
 echo "## Llama-shaped, GPT-2-small size (125M, GQA 12/4, random weights), prompt 128 tokens, 128 new tokens, best of $REPS"
 echo
 bench_model "$LLAMA" "$LPROMPT"
+
+# ---- DistilBERT sentiment (classify) ----------------------------------------------------
+# distilbert-base shape (66M parameters, random weights, made here by build/tools/mkbert,
+# never committed). Latency: one text per model_classify call. Throughput: 32 texts in one
+# call, the batch the daemon's dynamic batching forms from 32 concurrent clients (until the
+# HTTP route exists this is the engine's number, not an HTTP load run).
+BERT=$BUILD/bench/distilbert-base
+if [ ! -f "$BERT/model.safetensors" ]; then
+    vocab=""
+    [ -f ../shared/data/hf/bert-base-uncased/vocab.txt ] && vocab="--vocab-from ../shared/data/hf/bert-base-uncased/vocab.txt"
+    # shellcheck disable=SC2086
+    "$BUILD/tools/mkbert" --out "$BERT" $vocab
+fi
+words() { i=0; out=""; while [ $i -lt "$1" ]; do out="$out the"; i=$((i + 1)); done; printf '%s' "$out"; }
+echo "## DistilBERT-base sentiment (66M, random weights), 2 threads, best of $REPS"
+echo
+echo "| dtype | tokens/text | batch-1 latency ms | batch-32 texts/s |"
+echo "|---|---|---|---|"
+for dtype in int8 fp32; do
+    for tokens in 16 128; do
+        text=$(words $((tokens - 2)))  # + [CLS] and [SEP]
+        set --
+        i=0
+        while [ $i -lt 32 ]; do set -- "$@" --text "$text"; i=$((i + 1)); done
+        lat="" thr=""
+        r=0
+        while [ $r -lt "$REPS" ]; do
+            "$BIN" classify --model "$BERT" --dtype $dtype --threads 2 --json --text "$text" > "$BUILD/bench/one.json"
+            "$BIN" classify --model "$BERT" --dtype $dtype --threads 2 --json "$@" > "$BUILD/bench/many.json"
+            res=$(python3 - "$BUILD/bench/one.json" "$BUILD/bench/many.json" "$tokens" "$lat" "$thr" <<'PY'
+import json, sys
+one, many = (json.load(open(p)) for p in sys.argv[1:3])
+assert one["usage"]["prompt_tokens"] == int(sys.argv[3]), one["usage"]
+lat = one["timings"]["classify_s"] * 1000
+thr = many["usage"]["texts"] / many["timings"]["classify_s"]
+if sys.argv[4]:
+    lat, thr = min(lat, float(sys.argv[4])), max(thr, float(sys.argv[5]))
+print(f"{lat:.1f} {thr:.0f}")
+PY
+)
+            lat=${res% *} thr=${res#* }
+            r=$((r + 1))
+        done
+        echo "| $dtype | $tokens | $lat | $thr |"
+    done
+done
+echo
 if [ -x "$BUILD/tools/bench_gemm" ]; then
     echo "## int8 / fp32 matrix kernels"
     "$BUILD/tools/bench_gemm"

@@ -19,8 +19,12 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+import attention_tests  # noqa: E402
+from attention_tests import Attention  # noqa: E402,F401 - run by unittest.main
 import lifecycle_tests  # noqa: E402
 from lifecycle_tests import Lifecycle  # noqa: E402,F401 - run by unittest.main
+import sentiment_tests  # noqa: E402
+from sentiment_tests import Sentiment  # noqa: E402,F401 - run by unittest.main
 import openapi_check  # noqa: E402
 import promtext  # noqa: E402
 
@@ -230,7 +234,7 @@ class Errors(unittest.TestCase):
         self.err("GET", "/nope", None, 404, "not_found")
         self.err("GET", "/v1/generate/extra", None, 404, "not_found")
         self.err("POST", "/v1/generate", json.dumps({"prompt": "x", "model": "gpt-9"}), 404, "model_not_found")
-        for task in ("translate", "summarize", "sentiment"):
+        for task in ("translate", "summarize", "sentiment"):  # this daemon serves generate only
             self.err("POST", "/v1/" + task, "{}", 404, "model_not_found", task)
         h = self.err("GET", "/v1/generate", None, 405, "method_not_allowed")
         self.assertEqual(h["allow"], "POST")
@@ -478,6 +482,8 @@ def main():
         return 2
     BIN = os.path.abspath(sys.argv[1])
     lifecycle_tests.BIN = BIN
+    attention_tests.BIN = BIN
+    sentiment_tests.BIN = BIN
     prog = unittest.main(argv=[sys.argv[0]] + sys.argv[2:], exit=False, verbosity=2)
     return 0 if prog.result.wasSuccessful() else 1
 

@@ -1,0 +1,94 @@
+/* attnmon.h: attention-score monitoring for one served model (prefix attnmon_).
+ *
+ * Every generation request carries per-layer, per-head attention sums from the
+ * kernel (tf_seq_state.attn). attnmon reduces them to per-layer request means
+ * of normalized entropy and sink share, compares them with a rolling baseline
+ * of earlier requests on the same model and with absolute thresholds, and
+ * flags three kinds of anomaly:
+ *
+ *   collapsed       attention piles on few keys: the request's mean entropy over
+ *                   layers is below entropy_floor, or one layer's mean entropy is
+ *                   more than z baseline standard deviations below its baseline;
+ *   diffuse         attention is spread evenly over everything: mean entropy above
+ *                   entropy_ceiling, or one layer more than z deviations above;
+ *   sink_dominated  attention drains into position 0: mean sink share above
+ *                   sink_max, or one layer more than z deviations above.
+ *
+ * The baseline is an exponentially weighted mean and variance per layer
+ * (weight 2/(window+1), plain running statistics while fewer than that many
+ * requests were seen); deviation tests start after `warmup` requests. Flagged
+ * requests do not update the baseline, so an anomaly cannot teach it that
+ * anomalies are normal. Requests whose heads saw fewer than ATTNMON_MIN_ROWS
+ * rows with more than one key are neither judged nor learned from (a 1- or
+ * 2-key softmax says nothing about the model).
+ *
+ *     tf_attnmon *m;  attnmon_new(&opts, "gpt2", met, &m, &err);
+ *     tf_attn_verdict v;  attnmon_observe(m, st.attn, st.attn_n_layer, st.attn_n_head, &v);
+ *     if (v.flags) log(v.why) ...;  attnmon_free(m);
+ *
+ * Thread-safety: none; the loop thread owns it (like the metrics it updates).
+ */
+#ifndef TF_SERVER_ATTNMON_H
+#define TF_SERVER_ATTNMON_H
+
+#include <jansson.h>
+
+#include "models/model.h"
+#include "server/metrics.h"
+
+#define ATTNMON_MIN_ROWS 4
+#define ATTNMON_MIN_STD 0.02 /* floor of the baseline deviation: a near-constant baseline
+                              * must not turn rounding noise into anomalies */
+
+enum {
+    ATTN_COLLAPSED = 1u << 0,
+    ATTN_DIFFUSE = 1u << 1,
+    ATTN_SINK_DOMINATED = 1u << 2,
+    ATTN_N_KINDS = 3,
+};
+
+typedef struct tf_attnmon_opts {
+    double entropy_floor;   /* default 0.05 */
+    double entropy_ceiling; /* default 0.995 */
+    double sink_max;        /* default 0.95 */
+    double z;               /* default 4 (standard deviations) */
+    int window;             /* default 200 requests */
+    int warmup;             /* default 20 requests */
+} tf_attnmon_opts;
+
+typedef struct tf_attn_verdict {
+    unsigned flags;   /* ATTN_* bits */
+    int judged;       /* 0: too few rows to say anything (flags 0, baseline untouched) */
+    double entropy;   /* mean over layers of the per-layer means (NaN if not judged) */
+    double sink;
+    char why[192];    /* the first reason per kind, for the log line */
+} tf_attn_verdict;
+
+typedef struct tf_attnmon tf_attnmon;
+
+void attnmon_opts_default(tf_attnmon_opts *o);
+/* met may be NULL (no metrics); model names the series (copied). */
+int attnmon_new(const tf_attnmon_opts *o, const char *model, tf_metrics *met, tf_attnmon **out, tf_err *err);
+void attnmon_free(tf_attnmon *m); /* NULL is a no-op */
+
+/* Judges one request and learns from it (if it is not flagged). Returns 0, or TF_EINVALID
+ * when the shape differs from this model's earlier requests (nothing is recorded). */
+int attnmon_observe(tf_attnmon *m, const tf_attn_stats *st, int n_layer, int n_head, tf_attn_verdict *v);
+
+/* Requests the baseline has learned from. */
+int attnmon_seen(const tf_attnmon *m);
+/* The baseline of one layer (mean and standard deviation of its per-request means);
+ * TF_ERANGE for a layer it has not seen. */
+int attnmon_baseline(const tf_attnmon *m, int layer, double *entropy_mean, double *entropy_sd, double *sink_mean,
+                     double *sink_sd);
+
+/* "collapsed" | "diffuse" | "sink_dominated" for one ATTN_* bit. */
+const char *attnmon_kind_name(unsigned bit);
+/* A JSON array of the kind names in flags. */
+json_t *attnmon_flags_json(unsigned flags);
+/* {"layers", "heads", "stats": [[{entropy, max_weight, sink, prompt_share,
+ * generated_share}]]}: per-head means; entropy is null for a head with no row of
+ * more than one key. NULL on OOM. */
+json_t *attnmon_summary_json(const tf_attn_stats *st, int n_layer, int n_head);
+
+#endif

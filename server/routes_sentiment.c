@@ -1,0 +1,131 @@
+/* routes_sentiment.c: POST /v1/sentiment.
+ *
+ * DESIGN: the texts are validated and tokenized here, on the loop (tokenizing is cheap next
+ * to the encoder, and a text over the limit must be refused before anything waits); the
+ * job then goes to the model's classify batcher (cls_batch.c), which runs its texts in
+ * one or more dynamic batches and ends the job when all have probabilities; on_sentiment
+ * renders the body. The result shape is `transformerd classify --json`'s, plus "model".
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/cls_batch.h"
+#include "server/routes.h"
+
+static double ms(uint64_t a, uint64_t b) { return b > a ? (double)(b - a) / 1e6 : 0.0; }
+
+static json_t *result_json(const tf_model *m, const float *p, int n_labels) {
+    json_t *scores = json_object();
+    int best = 0;
+    for (int k = 0; k < n_labels; k++) {
+        json_object_set_new(scores, model_label(m, k), json_real(p[k]));
+        if (p[k] > p[best]) best = k;
+    }
+    return json_pack("{s:s,s:f,s:o}", "label", model_label(m, best), "score", (double)p[best], "scores", scores);
+}
+
+static void on_sentiment(tf_job *j, tf_job_event ev) {
+    if (ev != JOB_EV_DONE) return;
+    char *s = NULL;
+    if (!j->failed) {
+        int n_labels = model_n_labels(j->cls_model);
+        json_t *results = json_array();
+        for (int i = 0; i < j->n_texts; i++)
+            json_array_append_new(results, result_json(j->cls_model, j->probs + (size_t)i * n_labels, n_labels));
+        json_t *o = json_pack("{s:s,s:o,s:{s:i,s:I},s:{s:f,s:f}}", "model", j->model_name, "results", results,
+                              "usage", "texts", j->n_texts, "prompt_tokens", (json_int_t)j->n_text_tokens, "timings",
+                              "queue_ms", ms(j->t_arrival_ns, j->t_admit_ns), "classify_ms",
+                              (double)j->classify_ns / 1e6);
+        s = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(9)) : NULL;
+        json_decref(o);
+        if (!s) {
+            j->failed = 1;
+            herr_set(&j->err, HERR_INTERNAL, "cannot render the response");
+        }
+    }
+    buf_close(&j->out);
+    if (j->failed) {
+        s = herr_body(&j->err);
+        j->status = herr_status(j->err.kind);
+    } else {
+        j->status = 200;
+    }
+    if (s) {
+        buf_append(&j->out, s, strlen(s));
+        buf_append(&j->out, "\n", 1);
+        free(s);
+    }
+    http_job_notify(j);
+}
+
+static void cancel_cls(void *b, tf_job *j) { cbatch_cancel(b, j); }
+
+/* Fills j's texts from the request; 422 text_too_long names the text and both lengths. */
+static int tokenize_texts(tf_job *j, const tf_model *m, const tf_sentiment_request *q, tf_http_error *e) {
+    int n = q->n_texts;
+    j->text_ids = calloc((size_t)n, sizeof *j->text_ids);
+    j->text_n_ids = calloc((size_t)n, sizeof *j->text_n_ids);
+    j->probs = calloc((size_t)n * (size_t)model_n_labels(m), sizeof *j->probs);
+    if (!j->text_ids || !j->text_n_ids || !j->probs) return herr_set(e, HERR_INTERNAL, "out of memory");
+    j->n_texts = n;
+    for (int i = 0; i < n; i++) {
+        tf_err err = {0};
+        int rc = model_encode_for_task(m, q->texts[i], q->lens[i], q->truncate, &j->text_ids[i], &j->text_n_ids[i],
+                                       &err);
+        if (rc == TF_ETOOLONG)
+            return herr_set(e, HERR_TEXT_TOO_LONG, "text %d: %s; send \"truncate\": true to cut it", i, err.msg);
+        if (rc < 0) return herr_set(e, HERR_INTERNAL, "tokenizer: %s", err.msg);
+        j->n_text_tokens += j->text_n_ids[i];
+    }
+    return 0;
+}
+
+void route_sentiment(http_req *r) {
+    tf_server *srv = http_server(r);
+    tf_http_error e;
+    if (srv->draining) {
+        herr_set(&e, HERR_DRAINING, "the server is shutting down");
+        http_reply_error(r, &e);
+        return;
+    }
+    if (!srv->ready) {
+        herr_set(&e, HERR_NOT_READY, "models are still loading");
+        http_reply_error(r, &e);
+        return;
+    }
+    tf_served_model *sm = server_model_for(srv, TF_TASK_SENTIMENT);
+    if (!sm) { /* before the body: without a model no body is right */
+        herr_set(&e, HERR_MODEL_NOT_FOUND, "no model loaded for task sentiment");
+        http_reply_error(r, &e);
+        return;
+    }
+    size_t len;
+    const char *body = http_body(r, &len);
+    tf_sentiment_request q;
+    if (req_parse_sentiment(body, len, srv->cfg->sentiment_max_texts, &q, &e) < 0) {
+        http_reply_error(r, &e);
+        return;
+    }
+    tf_job *j = NULL;
+    if (q.model && strcmp(q.model, sm->info->name) != 0) {
+        herr_set(&e, HERR_MODEL_NOT_FOUND, "model '%.64s' is not loaded (loaded: %s)", q.model, sm->info->name);
+        goto refuse;
+    }
+    if (job_new(http_id(r), &j) < 0) {
+        herr_set(&e, HERR_INTERNAL, "out of memory");
+        goto refuse;
+    }
+    j->cls_model = sm->model;
+    j->model_name = sm->info->name;
+    if (tokenize_texts(j, sm->model, &q, &e) < 0) goto refuse;
+    j->on_event = on_sentiment;
+    if (cbatch_submit(sm->cbatch, j, &e) < 0) goto refuse;
+    http_wait_job_fn(r, j, cancel_cls, sm->cbatch);
+    job_unref(j);
+    req_sentiment_close(&q);
+    return;
+refuse:
+    job_unref(j);
+    req_sentiment_close(&q);
+    http_reply_error(r, &e);
+}
