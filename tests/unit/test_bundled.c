@@ -16,6 +16,7 @@
 #include "server/bundled.h"
 
 #define GPT2_DIR "models/bundled/gpt2-tinystories"
+#define SST2_DIR "models/bundled/distilbert-sst2"
 
 static tf_model *load_or_skip(const char *dir, int int8) {
     char cfg[512];
@@ -157,6 +158,44 @@ START_TEST(gpt2_continues_story_in_english) {
 }
 END_TEST
 
+/* Clear reviews, both polarities, int8 and fp32, as one batch (packed, unpadded): each
+ * must get its label with a clear margin. */
+START_TEST(distilbert_labels_clear_reviews) {
+    static const struct {
+        const char *text;
+        const char *label;
+    } cases[] = {
+        {"a gorgeous , witty and deeply moving film .", "POSITIVE"},
+        {"one of the best movies of the year , funny and beautifully acted .", "POSITIVE"},
+        {"the movie is a boring , ugly mess .", "NEGATIVE"},
+        {"a dull , lifeless and painfully bad waste of time .", "NEGATIVE"},
+    };
+    enum { N = sizeof cases / sizeof cases[0] };
+    for (int int8 = 1; int8 >= 0; int8--) {
+        tf_model *m = load_or_skip(SST2_DIR, int8);
+        if (!m) return;
+        ck_assert_int_eq(model_n_labels(m), 2);
+        tf_err err = {0};
+        int32_t *ids[N];
+        int n[N];
+        for (int i = 0; i < N; i++)
+            ck_assert_int_eq(model_encode_for_task(m, cases[i].text, strlen(cases[i].text), 1, &ids[i],
+                                                   &n[i], &err), 0);
+        float p[N * 2];
+        ck_assert_msg(model_classify(m, (const int32_t *const *)ids, n, N, p, &err) == 0, "%s", err.msg);
+        for (int i = 0; i < N; i++) {
+            int best = p[2 * i + 1] > p[2 * i];
+            printf("bundled distilbert %s: %s %.3f \"%s\"\n", int8 ? "int8" : "fp32", model_label(m, best),
+                   p[2 * i + best], cases[i].text);
+            ck_assert_str_eq(model_label(m, best), cases[i].label);
+            ck_assert_msg(p[2 * i + best] > 0.8f, "%s: p %.3f", cases[i].text, p[2 * i + best]);
+            free(ids[i]);
+        }
+        model_free(m);
+    }
+}
+END_TEST
+
 /* `serve` without --model: the shipped directories are found from the binary's path
  * (build/run_unit sits where build/transformerd does). */
 START_TEST(serve_defaults_find_bundled_models) {
@@ -190,6 +229,7 @@ Suite *bundled_suite(void) {
     tcase_add_test(tc, gpt2_scores_english_over_scrambled);
     tcase_add_test(tc, gpt2_continues_story_in_english);
     tcase_add_test(tc, serve_defaults_find_bundled_models);
+    tcase_add_test(tc, distilbert_labels_clear_reviews);
     suite_add_tcase(s, tc);
     return s;
 }
