@@ -37,7 +37,7 @@ $(BUILD)/core/ops.o $(BUILD)/core/attention.o: ISA_FLAGS := -O3
 $(BUILD)/core/gemm_avx2.o $(BUILD)/core/attn_rows_avx2.o: ISA_FLAGS := -mavx2 -mfma -mf16c
 $(BUILD)/core/gemm_vnni.o $(BUILD)/core/attn_rows_avx512.o: ISA_FLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx2 -mfma -mf16c
 
-.PHONY: all deps run test test-run unit e2e bench bench-run install clean check-layers models fixtures reference
+.PHONY: all deps run test test-run unit e2e bench bench-run install clean check-layers models fixtures reference quality
 
 all: $(BIN) $(TOOLS_BIN)
 
@@ -120,6 +120,20 @@ reference:
 fixtures:
 	$(PYTHON) tests/fixtures/make_fixtures.py
 	$(PYTHON) tests/fixtures/make_bert_fixtures.py
+
+# Trains the bundled models from ../shared/data (CPU, about an hour on 2 cores; not part
+# of `make test`). Needs /usr/bin/python3 with python3-torch and python3-sentencepiece.
+models:
+	$(PYTHON) models/train/train_gpt2.py
+	$(PYTHON) models/train/train_distilbert.py
+	$(PYTHON) models/train/train_t5.py
+
+# Quality of the bundled models through transformerd (int8 as served, fp32) and PyTorch;
+# reports land in build/quality/. Re-run after any change to kernels or models.
+quality: all
+	$(PYTHON) models/train/eval_gpt2.py
+	@if [ -d models/bundled/distilbert-sst2 ]; then $(PYTHON) models/train/eval_distilbert.py; fi
+	@if [ -d models/bundled/t5-multi30k-scitldr ]; then $(PYTHON) models/train/eval_t5.py; fi
 
 clean:
 	rm -rf $(BUILD)

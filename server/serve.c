@@ -19,6 +19,7 @@
 #include <uv.h>
 
 #include "models/model.h"
+#include "server/bundled.h"
 #include "server/config.h"
 #include "server/http.h"
 #include "server/log.h"
@@ -84,8 +85,10 @@ static void on_hup(uv_signal_t *h, int signum) {
     else log_msg(LOG_INFO, "SIGHUP: log reopened");
 }
 
-/* Each distinct directory is loaded once, whatever the number of tasks naming it. */
-static int load_models(tf_server *srv, const tf_config *cfg, tf_err *err) {
+/* Each distinct directory is loaded once, whatever the number of tasks naming it.
+ * bundled: the specs are the shipped defaults, so a model this build cannot serve (its
+ * family not compiled in) is skipped with a warning instead of stopping the daemon. */
+static int load_models(tf_server *srv, const tf_config *cfg, int bundled, tf_err *err) {
     tf_model_opts o = {.use_int8 = strcmp(cfg->dtype, "int8") == 0, .n_threads = cfg->threads};
     for (int i = 0; i < cfg->n_models; i++) {
         const tf_model_spec *spec = &cfg->models[i];
@@ -96,10 +99,20 @@ static int load_models(tf_server *srv, const tf_config *cfg, tf_err *err) {
             sm = &srv->models[srv->n_models];
             memset(sm, 0, sizeof *sm);
             log_msg(LOG_INFO, "loading %s (%s)", spec->dir, cfg->dtype);
-            if (model_load(spec->dir, &o, &sm->model, err) < 0) return err->code;
+            if (model_load(spec->dir, &o, &sm->model, err) < 0) {
+                if (!bundled || err->code != TF_EUNSUPPORTED) return err->code;
+                log_msg(LOG_WARN, "bundled model skipped: %s", err->msg);
+                *err = (tf_err){0};
+                continue;
+            }
             sm->info = model_info(sm->model);
             if (!(sm->dir = strdup(spec->dir))) return err_set(err, TF_ENOMEM, "out of memory");
             srv->n_models++;
+        }
+        if (bundled && !(sm->info->tasks & spec->task)) {
+            log_msg(LOG_WARN, "bundled model %s cannot do task '%s' in this build: skipped", spec->dir,
+                    spec->task_name);
+            continue;
         }
         if (!(sm->info->tasks & spec->task))
             return err_set(err, TF_EUNSUPPORTED, "model in %s (%s) cannot do task '%s'", spec->dir,
@@ -154,8 +167,18 @@ int serve_main(int argc, char **argv) {
     tf_err err = {0};
     int exit_code = 1;
     if (met_new(&srv->met) < 0) goto out;
-    if (cfg.n_models == 0) log_msg(LOG_WARN, "no --model given: generation routes will answer 404");
-    if (load_models(srv, &cfg, &err) < 0) {
+    int bundled = 0;
+    if (cfg.n_models == 0) {
+        char root[4096], bmsg[256];
+        bundled = bundled_models(&cfg, root, sizeof root, bmsg, sizeof bmsg);
+        if (bundled < 0) {
+            log_msg(LOG_ERROR, "%s", bmsg);
+            goto out;
+        }
+        if (bundled > 0) log_msg(LOG_INFO, "no --model given: serving the bundled models in %s", root);
+        else log_msg(LOG_WARN, "no --model given and no bundled models found: model routes will answer 404");
+    }
+    if (load_models(srv, &cfg, bundled > 0, &err) < 0) {
         log_msg(LOG_ERROR, "%s", err.msg);
         goto out;
     }

@@ -1,0 +1,149 @@
+#!/usr/bin/python3
+"""Trains the bundled translate + summarize model: own SentencePiece Unigram + a small T5,
+multi-task with T5 prefixes (Multi30k en->de, en->fr; SciTLDR-A summarization).
+
+    /usr/bin/python3 models/train/train_t5.py [--steps N] [--out DIR]
+
+Needs Debian's python3-sentencepiece (apt-get install python3-sentencepiece). Writes DIR
+(default models/bundled/t5-multi30k-scitldr): config.json (with task_specific_params
+prefixes), generation_config.json, spiece.model + tokenizer_config.json (the slow T5
+files), model.safetensors (F16, HF T5ForConditionalGeneration names), train_log.json.
+"""
+import argparse
+import math
+import os
+import random
+import sys
+import tempfile
+
+import torch
+import torch.nn.functional as F
+
+import t5_data
+from common import BUNDLED, REPO, Clock, log, seed_all, set_threads, write_json, write_safetensors
+from t5_model import T5
+
+try:
+    import sentencepiece as spm
+except ImportError:
+    sys.exit("needs SentencePiece: apt-get install python3-sentencepiece")
+
+
+def train_spm(out_dir, vocab, seed):
+    with tempfile.TemporaryDirectory() as tmp:
+        corpus = os.path.join(tmp, "corpus.txt")
+        with open(corpus, "w", encoding="utf-8") as f:
+            f.write("\n".join(t5_data.spm_corpus()) + "\n")
+        # T5's ids: <pad> 0, </s> 1, <unk> 2, no <s>. nmt_nfkc like the original spiece.model.
+        spm.SentencePieceTrainer.train(
+            input=corpus, model_prefix=os.path.join(out_dir, "spiece"), vocab_size=vocab,
+            model_type="unigram", character_coverage=1.0, pad_id=0, eos_id=1, unk_id=2, bos_id=-1,
+            pad_piece="<pad>", eos_piece="</s>", unk_piece="<unk>", num_threads=1,
+            input_sentence_size=0, shuffle_input_sentence=False,
+            max_sentence_length=16384, minloglevel=2)
+    vocab_file = os.path.join(out_dir, "spiece.vocab")
+    if os.path.exists(vocab_file):
+        os.remove(vocab_file)
+    return spm.SentencePieceProcessor(model_file=os.path.join(out_dir, "spiece.model"))
+
+
+def pad(seqs, v=0):
+    T = max(len(s) for s in seqs)
+    return torch.tensor([s + [v] * (T - len(s)) for s in seqs])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default=os.path.join(BUNDLED, "t5-multi30k-scitldr"))
+    ap.add_argument("--vocab", type=int, default=6000)
+    ap.add_argument("--d", type=int, default=256)
+    ap.add_argument("--ff", type=int, default=1024)
+    ap.add_argument("--heads", type=int, default=4)
+    ap.add_argument("--layers", type=int, default=3)
+    ap.add_argument("--max-src", type=int, default=128)
+    ap.add_argument("--max-tgt", type=int, default=64)
+    ap.add_argument("--tokens", type=int, default=2400, help="source+target tokens per batch")
+    ap.add_argument("--steps", type=int, default=1100)
+    ap.add_argument("--lr", type=float, default=5e-4)
+    ap.add_argument("--seed", type=int, default=1234)
+    a = ap.parse_args()
+    threads = set_threads()
+    seed_all(a.seed)
+    clock = Clock()
+    os.makedirs(a.out, exist_ok=True)
+    sp = train_spm(a.out, a.vocab, a.seed)
+    eos = 1
+    pairs = t5_data.train_pairs()
+    data = []
+    for s, t, task in pairs:
+        data.append((sp.encode(s)[:a.max_src - 1] + [eos], sp.encode(t)[:a.max_tgt - 1] + [eos], task))
+    t_tok = clock.s()
+    log(f"spm {sp.get_piece_size()} pieces; {len(data)} pairs encoded in {t_tok:.0f}s")
+
+    model = T5(sp.get_piece_size(), a.d, 64, a.heads, a.ff, a.layers, a.layers)
+    n_params = sum(p.numel() for p in model.parameters())
+    log(f"model {n_params/1e6:.2f}M params")
+    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.98), weight_decay=0.01)
+    warm = max(1, a.steps // 25)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min((s + 1) / warm, 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, s / a.steps)))))
+    rng = random.Random(a.seed)
+
+    def epoch_batches():
+        idx = list(range(len(data)))
+        rng.shuffle(idx)
+        out = []
+        pool = 4000
+        for i in range(0, len(idx), pool):
+            chunk = sorted(idx[i:i + pool], key=lambda j: (len(data[j][0]), len(data[j][1])))
+            b, ms, mt = [], 0, 0
+            for j in chunk:
+                ns, nt = max(ms, len(data[j][0])), max(mt, len(data[j][1]))
+                if b and (len(b) + 1) * (ns + nt) > a.tokens:
+                    out.append(b)
+                    b, ns, nt = [], len(data[j][0]), len(data[j][1])
+                b.append(j)
+                ms, mt = ns, nt
+            if b:
+                out.append(b)
+        rng.shuffle(out)
+        return out
+
+    step, t0, hist, epoch = 0, clock.s(), [], 0
+    while step < a.steps:
+        epoch += 1
+        for b in epoch_batches():
+            if step >= a.steps:
+                break
+            src = pad([data[j][0] for j in b])
+            tgt = pad([data[j][1] for j in b], -100)
+            tin = torch.cat([torch.zeros(len(b), 1, dtype=torch.long), tgt[:, :-1].clamp(min=0)], 1)
+            logits = model(src, tin)
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1), ignore_index=-100,
+                                   label_smoothing=0.1)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            if step % 100 == 0 or step == a.steps - 1:
+                log(f"step {step}/{a.steps} epoch {epoch} loss {loss.item():.3f} {clock.s()-t0:.0f}s")
+                hist.append([step, round(loss.item(), 4)])
+            step += 1
+    train_s = clock.s() - t0
+    write_safetensors(os.path.join(a.out, "model.safetensors"), model.hf_state(), "F16")
+    write_json(os.path.join(a.out, "config.json"), model.hf_config(t5_data.PREFIX))
+    write_json(os.path.join(a.out, "generation_config.json"),
+               {"decoder_start_token_id": 0, "eos_token_id": 1, "pad_token_id": 0})
+    write_json(os.path.join(a.out, "tokenizer_config.json"), {
+        "tokenizer_class": "T5Tokenizer", "eos_token": "</s>", "unk_token": "<unk>", "pad_token": "<pad>",
+        "extra_ids": 0, "additional_special_tokens": [], "model_max_length": 512, "legacy": True})
+    write_json(os.path.join(a.out, "train_log.json"), {
+        "args": vars(a) | {"out": os.path.relpath(a.out, REPO)}, "threads": threads, "params": n_params,
+        "pairs": len(data), "epochs_started": epoch, "tokenizer_s": round(t_tok, 1),
+        "train_s": round(train_s, 1), "total_s": round(clock.s(), 1), "curve": hist})
+    log(f"wrote {a.out} in {clock.s():.0f}s")
+
+
+if __name__ == "__main__":
+    main()
