@@ -78,8 +78,8 @@ bench_model "$LLAMA" "$LPROMPT"
 # ---- DistilBERT sentiment (classify) ----------------------------------------------------
 # distilbert-base shape (66M parameters, random weights, made here by build/tools/mkbert,
 # never committed). Latency: one text per model_classify call. Throughput: 32 texts in one
-# call, the batch the daemon's dynamic batching forms from 32 concurrent clients (until the
-# HTTP route exists this is the engine's number, not an HTTP load run).
+# call (the engine's number); the HTTP load run on /v1/sentiment with 32 concurrent
+# clients follows below (tests/bench/load_sentiment.sh).
 BERT=$BUILD/bench/distilbert-base
 if [ ! -f "$BERT/model.safetensors" ]; then
     vocab=""
@@ -126,6 +126,9 @@ if [ -x "$BUILD/tools/bench_gemm" ]; then
     "$BUILD/tools/bench_gemm"
     echo
 fi
+for dtype in int8 fp32; do
+    tests/bench/load_sentiment.sh "$BIN" "$BERT" $dtype
+done
 if [ -x tests/bench/load.sh ]; then
     tests/bench/load.sh "$BIN" "$MODEL"
 fi
