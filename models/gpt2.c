@@ -308,6 +308,33 @@ static void attn_worker(void *ctx, int ith, int nth) {
     }
 }
 
+typedef struct gelu_job {
+    float *x;
+    int n;
+    int erf;
+} gelu_job;
+
+static void gelu_worker(void *ctx, int ith, int nth) {
+    gelu_job *j = ctx;
+    int b, e;
+    pool_split(j->n, 16, ith, nth, &b, &e);
+    if (j->erf)
+        ops_gelu_erf(j->x + b, (size_t)(e - b));
+    else
+        ops_gelu_tanh(j->x + b, (size_t)(e - b));
+}
+
+/* GELU over (rows, n_inner) is the largest element-wise pass of a step (~3 ns an element);
+ * with several rows it is split over the pool instead of running on the caller while the
+ * workers spin. A single decode row is cheaper than the pool round trip. */
+static void mlp_gelu(tf_model *m, gpt2 *g, int rows) {
+    gelu_job job = {.x = g->ff, .n = rows * g->n_inner, .erf = g->gelu_erf};
+    if (rows >= 4)
+        pool_run(m->pool, gelu_worker, &job);
+    else
+        gelu_worker(&job, 0, 1);
+}
+
 static void layer_forward(tf_model *m, gpt2 *g, int li, tf_seq *const *seqs, const int *n_tokens,
                           int n_seqs, int rows) {
     gpt2_layer *l = &g->layers[li];
@@ -336,10 +363,7 @@ static void layer_forward(tf_model *m, gpt2 *g, int li, tf_seq *const *seqs, con
     /* x += c_proj(act(c_fc(ln_2(x)))) */
     ops_layernorm(g->x, g->h, rows, e, l->ln2_w, l->ln2_b, g->eps);
     linear_forward(&l->c_fc, m->pool, &g->ws, g->h, rows, g->ff);
-    if (g->gelu_erf)
-        ops_gelu_erf(g->ff, (size_t)rows * g->n_inner);
-    else
-        ops_gelu_tanh(g->ff, (size_t)rows * g->n_inner);
+    mlp_gelu(m, g, rows);
     linear_forward(&l->mlp_proj, m->pool, &g->ws, g->ff, rows, g->h);
     ops_add(g->x, g->h, (size_t)rows * e);
 }
