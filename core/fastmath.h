@@ -18,7 +18,12 @@ static inline float fm_expf(float x) {
     if (x < -87.0f) x = -87.0f;
     if (x > 88.0f) x = 88.0f;
     const float log2e = 1.44269504088896341f;
-    float n = __builtin_floorf(x * log2e + 0.5f);
+    /* floor() by hand: __builtin_floorf is a libm call at the baseline SSE2 target (no
+     * roundps), which kept every loop using fm_expf scalar. Truncate, then step down where
+     * truncation rounded a negative value up: exactly floorf for |t| < 2^31. */
+    const float t = x * log2e + 0.5f;
+    float n = (float)(int32_t)t;
+    n = n > t ? n - 1.0f : n;
     /* ln2 split in two parts so r keeps full precision */
     float r = x - n * 0.693145751953125f;
     r = r - n * 1.42860682030941723212e-6f;

@@ -308,12 +308,68 @@ static void attn_worker(void *ctx, int ith, int nth) {
     }
 }
 
+typedef struct gelu_job {
+    float *x;
+    int n;
+    int erf;
+} gelu_job;
+
+static void gelu_worker(void *ctx, int ith, int nth) {
+    gelu_job *j = ctx;
+    int b, e;
+    pool_split(j->n, 16, ith, nth, &b, &e);
+    if (j->erf)
+        ops_gelu_erf(j->x + b, (size_t)(e - b));
+    else
+        ops_gelu_tanh(j->x + b, (size_t)(e - b));
+}
+
+/* GELU over (rows, n_inner) is the largest element-wise pass of a step (~3 ns an element);
+ * with several rows it is split over the pool instead of running on the caller while the
+ * workers spin. A single decode row is cheaper than the pool round trip. */
+static void mlp_gelu(tf_model *m, gpt2 *g, int rows) {
+    gelu_job job = {.x = g->ff, .n = rows * g->n_inner, .erf = g->gelu_erf};
+    if (rows >= 4)
+        pool_run(m->pool, gelu_worker, &job);
+    else
+        gelu_worker(&job, 0, 1);
+}
+
+/* x += add (when add is set), then y = LayerNorm(x) (when w is set), row by row. */
+typedef struct norm_job {
+    float *x, *y;
+    const float *add, *w, *b;
+    int rows, n;
+    float eps;
+} norm_job;
+
+static void norm_worker(void *ctx, int ith, int nth) {
+    norm_job *j = ctx;
+    int r0, r1;
+    pool_split(j->rows, 1, ith, nth, &r0, &r1);
+    const size_t off = (size_t)r0 * j->n, len = (size_t)(r1 - r0) * j->n;
+    if (j->add) ops_add(j->x + off, j->add + off, len);
+    if (j->w) ops_layernorm(j->x + off, j->y + off, r1 - r0, j->n, j->w, j->b, j->eps);
+}
+
+/* Residual adds and layer norms are row-wise; with several rows they are split over the
+ * pool like GELU. */
+static void add_norm(tf_model *m, gpt2 *g, const float *add, const float *w, const float *b,
+                     int rows) {
+    norm_job job = {.x = g->x, .y = g->h, .add = add, .w = w, .b = b, .rows = rows,
+                    .n = g->n_embd, .eps = g->eps};
+    if (rows >= 4)
+        pool_run(m->pool, norm_worker, &job);
+    else
+        norm_worker(&job, 0, 1);
+}
+
 static void layer_forward(tf_model *m, gpt2 *g, int li, tf_seq *const *seqs, const int *n_tokens,
                           int n_seqs, int rows) {
     gpt2_layer *l = &g->layers[li];
     const int e = g->n_embd;
     /* h = attn(ln_1(x)); x += c_proj(h) */
-    ops_layernorm(g->x, g->h, rows, e, l->ln1_w, l->ln1_b, g->eps);
+    add_norm(m, g, NULL, l->ln1_w, l->ln1_b, rows);
     linear_forward(&l->c_attn, m->pool, &g->ws, g->h, rows, g->qkv);
     for (int si = 0; si < n_seqs; si++) {
         tf_seq *s = seqs[si];
@@ -331,17 +387,15 @@ static void layer_forward(tf_model *m, gpt2 *g, int li, tf_seq *const *seqs, con
                     .shape = {.n_head = g->n_head, .n_kv_head = g->n_head, .d_head = dh,
                               .scale = scale, .ldq = 3 * e, .ldkv = e, .ldo = e}};
     pool_run(m->pool, attn_worker, &job);
+    /* x += c_proj(h); h = ln_2(x): the norm may overwrite the added rows, since each
+     * thread finishes adding its rows before it normalizes them */
     linear_forward(&l->attn_proj, m->pool, &g->ws, g->att, rows, g->h);
-    ops_add(g->x, g->h, (size_t)rows * e);
+    add_norm(m, g, g->h, l->ln2_w, l->ln2_b, rows);
     /* x += c_proj(act(c_fc(ln_2(x)))) */
-    ops_layernorm(g->x, g->h, rows, e, l->ln2_w, l->ln2_b, g->eps);
     linear_forward(&l->c_fc, m->pool, &g->ws, g->h, rows, g->ff);
-    if (g->gelu_erf)
-        ops_gelu_erf(g->ff, (size_t)rows * g->n_inner);
-    else
-        ops_gelu_tanh(g->ff, (size_t)rows * g->n_inner);
+    mlp_gelu(m, g, rows);
     linear_forward(&l->mlp_proj, m->pool, &g->ws, g->ff, rows, g->h);
-    ops_add(g->x, g->h, (size_t)rows * e);
+    add_norm(m, g, g->h, NULL, NULL, rows);
 }
 
 static int gpt2_forward(tf_model *m, tf_seq *const *seqs, const int *n_tokens, int n_seqs,
