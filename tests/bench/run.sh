@@ -121,6 +121,12 @@ PY
     done
 done
 echo
+if [ -x "$BUILD/tools/bench_step" ]; then
+    echo "## GPT-2-small model_step: prefill 128 and decode at batch 1/4/16 (int8, 2 threads)"
+    echo
+    "$BUILD/tools/bench_step" --model "$MODEL" -t 2 -r 3
+    echo
+fi
 if [ -x "$BUILD/tools/bench_gemm" ]; then
     echo "## int8 / fp32 matrix kernels"
     "$BUILD/tools/bench_gemm"
