@@ -80,6 +80,18 @@ $(UNIT_BIN): $(BUILD)/tests/unit/run_unit.o $(call OBJ,$(TEST_SRC)) $(BUILD)/lib
 	@echo "  LD  $@"
 	@$(CC) $(ALL_CFLAGS) -o $@ $^ $(TEST_LIBS) $(LDLIBS)
 
+# server/ui/*.html are served from the binary: each becomes a C byte array (od/awk, as
+# xxd is not always installed) that the route file includes.
+$(BUILD)/gen/ui_attention_html.inc: server/ui/attention.html Makefile
+	@mkdir -p $(dir $@)
+	@echo "  GEN $@"
+	@{ echo "static const unsigned char ui_attention_html[] = {"; \
+	  od -An -v -tu1 $< | awk '{ for (i = 1; i <= NF; i++) printf "%s,", $$i; print "" }'; \
+	  echo "0};"; } > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/server/routes_ui.o: $(BUILD)/gen/ui_attention_html.inc
+$(BUILD)/server/routes_ui.o: ALL_CFLAGS += -I$(BUILD)
+
 check-layers:
 	@./tools/check-layers.sh
 

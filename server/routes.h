@@ -24,5 +24,6 @@ void route_completions(http_req *r);
 void route_translate(http_req *r);
 void route_summarize(http_req *r);
 void route_sentiment(http_req *r);
+void route_ui_attention(http_req *r);
 
 #endif

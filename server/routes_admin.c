@@ -16,6 +16,7 @@ const tf_route routes[] = {
     {"/v1/translate", "POST", route_translate},
     {"/v1/summarize", "POST", route_summarize},
     {"/v1/sentiment", "POST", route_sentiment},
+    {"/ui/attention", "GET", route_ui_attention},
 };
 const int n_routes = sizeof routes / sizeof routes[0];
 

@@ -29,6 +29,8 @@ import openapi_check  # noqa: E402
 import promtext  # noqa: E402
 import stories_tests  # noqa: E402
 from stories_tests import Stories  # noqa: E402,F401 - run by unittest.main
+import ui_tests  # noqa: E402
+from ui_tests import UI  # noqa: E402,F401 - run by unittest.main
 
 BIN = None
 D = None          # the shared daemon
@@ -487,6 +489,7 @@ def main():
     attention_tests.BIN = BIN
     sentiment_tests.BIN = BIN
     stories_tests.BIN = BIN
+    ui_tests.BIN = BIN
     prog = unittest.main(argv=[sys.argv[0]] + sys.argv[2:], exit=False, verbosity=2)
     return 0 if prog.result.wasSuccessful() else 1
 
