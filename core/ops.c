@@ -4,6 +4,8 @@
  * double to match PyTorch's fp32 results closely on wide rows. */
 #include "core/ops.h"
 
+#include "core/act.h"
+#include "core/cpu.h"
 #include "core/fastmath.h"
 
 #include <math.h>
@@ -38,6 +40,16 @@ void ops_rmsnorm(const float *x, float *y, int n_rows, int n, const float *w, fl
 }
 
 void ops_gelu_tanh(float *x, size_t n) {
+    static void (*chosen)(float *, size_t);
+    void (*f)(float *, size_t) = __atomic_load_n(&chosen, __ATOMIC_ACQUIRE);
+    if (!f) {
+        f = cpu_isa() == TF_ISA_VNNI ? act_gelu_tanh_avx512 : act_gelu_tanh_ref;
+        __atomic_store_n(&chosen, f, __ATOMIC_RELEASE);
+    }
+    f(x, n);
+}
+
+void act_gelu_tanh_ref(float *x, size_t n) {
     /* 0.5·x·(1 + tanh(y)) == x / (1 + e^(-2y)): one vectorizable exp instead of tanhf. */
     const float k2 = -2.0f * 0.7978845608028654f; /* -2·sqrt(2/pi) */
     for (size_t i = 0; i < n; i++) {

@@ -1,6 +1,7 @@
 #include <check.h>
 #include <math.h>
 
+#include "core/act.h"
 #include "core/attention.h"
 #include "core/attn_rows.h"
 #include "core/cpu.h"
@@ -171,6 +172,24 @@ START_TEST(attention_rows_match_reference) {
 }
 END_TEST
 
+/* The AVX-512 GELU against the reference loop: same polynomial, FMA rounding differs, so
+ * 1e-6 relative (plus 1e-7 absolute near zero); tails of every length. */
+START_TEST(gelu_avx512_matches_reference) {
+    if (!cpu_isa_supported(TF_ISA_VNNI)) return;
+    enum { N = 1000 };
+    static float a[N], b[N];
+    for (int len = 1; len <= 40; len++) {
+        for (int i = 0; i < N; i++) a[i] = b[i] = -12.0f + 24.0f * (float)i / N + 0.001f * len;
+        act_gelu_tanh_ref(a, (size_t)len * 25);
+        act_gelu_tanh_avx512(b, (size_t)len * 25);
+        for (int i = 0; i < len * 25; i++)
+            ck_assert_msg(fabsf(a[i] - b[i]) <= 1e-6f * fabsf(a[i]) + 1e-7f, "len %d i %d: %g vs %g",
+                          len, i, a[i], b[i]);
+        for (int i = len * 25; i < N; i++) ck_assert_float_eq(b[i], a[i]); /* untouched */
+    }
+}
+END_TEST
+
 Suite *ops_suite(void) {
     Suite *s = suite_create("ops");
     TCase *tc = tcase_create("core");
@@ -183,6 +202,7 @@ Suite *ops_suite(void) {
     tcase_add_test(tc, attention_stats_on_hand_built_rows);
     tcase_add_test(tc, fast_log_is_accurate);
     tcase_add_test(tc, attention_rows_match_reference);
+    tcase_add_test(tc, gelu_avx512_matches_reference);
     suite_add_tcase(s, tc);
     return s;
 }
