@@ -5,6 +5,19 @@
 
 #include "core/attn_rows.h"
 
+/* The four horizontal sums of a0..a3 in one __m128: unpack-and-add transposes the partial
+ * sums so the 4 keys share the reduction instead of 4 separate reduce_add chains. */
+static inline __m128 hsum4(__m512 a0, __m512 a1, __m512 a2, __m512 a3) {
+    const __m512 t0 = _mm512_add_ps(_mm512_unpacklo_ps(a0, a1), _mm512_unpackhi_ps(a0, a1));
+    const __m512 t1 = _mm512_add_ps(_mm512_unpacklo_ps(a2, a3), _mm512_unpackhi_ps(a2, a3));
+    const __m512 u = _mm512_add_ps(
+        _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t0), _mm512_castps_pd(t1))),
+        _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t0), _mm512_castps_pd(t1))));
+    /* each 128-bit lane of u now holds partial (s0, s1, s2, s3); add the four lanes */
+    const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(u), _mm512_extractf32x8_ps(u, 1));
+    return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+}
+
 static void scores_avx512(const float *q, const float *k, int ld, int n_keys, int d, float scale,
                           float *scores) {
     const int d16 = d & ~15;
@@ -27,10 +40,7 @@ static void scores_avx512(const float *q, const float *k, int ld, int n_keys, in
             a2 = _mm512_fmadd_ps(qi, _mm512_maskz_loadu_ps(tail, k2 + d16), a2);
             a3 = _mm512_fmadd_ps(qi, _mm512_maskz_loadu_ps(tail, k3 + d16), a3);
         }
-        scores[j] = _mm512_reduce_add_ps(a0) * scale;
-        scores[j + 1] = _mm512_reduce_add_ps(a1) * scale;
-        scores[j + 2] = _mm512_reduce_add_ps(a2) * scale;
-        scores[j + 3] = _mm512_reduce_add_ps(a3) * scale;
+        _mm_storeu_ps(scores + j, _mm_mul_ps(hsum4(a0, a1, a2, a3), _mm_set1_ps(scale)));
     }
     for (; j < n_keys; j++) {
         const float *kj = k + (long)j * ld;
