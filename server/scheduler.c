@@ -319,6 +319,14 @@ void sched_drain(tf_sched *s, uint64_t deadline_ns) {
     s->draining = 1;
     s->drain_deadline_ns = deadline_ns;
     on_tick(&s->timer); /* a deadline already past applies now, not at the next tick */
+    /* Re-phase the periodic tick so one lands on the deadline itself: with the plain
+     * 100 ms period, leftovers could outlive the drain deadline by up to a period.
+     * libuv schedules from its cached loop time, which lags the clock, so refresh it and
+     * add a millisecond: a tick that fires early would find the deadline not yet passed. */
+    uint64_t now = job_now_ns();
+    uint64_t delay_ms = deadline_ns > now ? (deadline_ns - now + 999999) / 1000000 + 1 : 0;
+    uv_update_time(s->timer.loop);
+    if (!uv_is_closing((uv_handle_t *)&s->timer)) uv_timer_start(&s->timer, on_tick, delay_ms, 100);
 }
 
 int sched_idle(const tf_sched *s) { return !s->in_flight && s->queue.n == 0 && s->running.n == 0; }
