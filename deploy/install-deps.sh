@@ -2,8 +2,9 @@
 # Installs the Debian packages transformerd needs to build and test, if any is missing.
 # As root it runs apt-get; otherwise it prints the exact command and fails.
 set -eu
-# prometheus brings promtool, which the end-to-end tests run on /metrics.
-PKGS="gcc make pkg-config libmicrohttpd-dev libjansson-dev libopenblas-dev libuv1-dev check curl python3 prometheus"
+# prometheus brings promtool (run on /metrics) and systemd brings systemd-analyze (run on
+# the unit file) for the end-to-end tests.
+PKGS="gcc make pkg-config libmicrohttpd-dev libjansson-dev libopenblas-dev libuv1-dev check curl python3 prometheus systemd"
 missing=""
 for p in $PKGS; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
