@@ -278,36 +278,6 @@ static int ensure_rows(gpt2 *g, int rows, int n_seqs, tf_err *err) {
     return 0;
 }
 
-typedef struct attn_job {
-    gpt2 *g;
-    tf_seq *const *seqs;
-    const int *n_tokens;
-    int n_seqs;
-    int layer;
-    tf_attn_shape shape;
-} attn_job;
-
-/* Work items are (sequence, head) pairs dealt round-robin to the pool threads. */
-static void attn_worker(void *ctx, int ith, int nth) {
-    attn_job *j = ctx;
-    gpt2 *g = j->g;
-    float *scores = g->scores + (size_t)ith * g->n_ctx;
-    const int n_items = j->n_seqs * g->n_head;
-    for (int item = ith; item < n_items; item += nth) {
-        const int si = item / g->n_head, h = item % g->n_head;
-        tf_seq *s = j->seqs[si];
-        const int row = g->row_of_seq[si];
-        tf_attn_shape shape = j->shape;
-        if (s->attn) {
-            shape.stats = s->attn + (size_t)j->layer * g->n_head;
-            shape.n_prompt = s->n_prompt;
-        }
-        attn_causal(&shape, g->qkv + (size_t)row * 3 * g->n_embd, j->n_tokens[si],
-                    seq_k_layer(s, j->layer), seq_v_layer(s, j->layer), s->n_past, h, h + 1,
-                    g->att + (size_t)row * g->n_embd, scores);
-    }
-}
-
 typedef struct gelu_job {
     float *x;
     int n;
@@ -383,10 +353,10 @@ static void layer_forward(tf_model *m, gpt2 *g, int li, tf_seq *const *seqs, con
     const int dh = e / g->n_head;
     float scale = g->scale_attn ? 1.0f / sqrtf((float)dh) : 1.0f;
     if (g->scale_by_layer) scale /= (float)(li + 1);
-    attn_job job = {.g = g, .seqs = seqs, .n_tokens = n_tokens, .n_seqs = n_seqs, .layer = li,
-                    .shape = {.n_head = g->n_head, .n_kv_head = g->n_head, .d_head = dh,
-                              .scale = scale, .ldq = 3 * e, .ldkv = e, .ldo = e}};
-    pool_run(m->pool, attn_worker, &job);
+    const tf_attn_shape shape = {.n_head = g->n_head, .n_kv_head = g->n_head, .d_head = dh,
+                                 .scale = scale, .ldq = 3 * e, .ldkv = e, .ldo = e};
+    step_attn_causal(m->pool, &shape, seqs, n_tokens, g->row_of_seq, n_seqs, li, g->qkv, g->att,
+                     g->scores, g->n_ctx);
     /* x += c_proj(h); h = ln_2(x): the norm may overwrite the added rows, since each
      * thread finishes adding its rows before it normalizes them */
     linear_forward(&l->attn_proj, m->pool, &g->ws, g->att, rows, g->h);

@@ -277,36 +277,6 @@ static int ensure_rows(llama *g, int rows, int n_seqs, tf_err *err) {
     return 0;
 }
 
-typedef struct attn_job {
-    llama *g;
-    tf_seq *const *seqs;
-    const int *n_tokens;
-    int n_seqs;
-    int layer;
-    tf_attn_shape shape;
-} attn_job;
-
-/* Work items are (sequence, query head) pairs dealt round-robin to the pool threads. */
-static void attn_worker(void *ctx, int ith, int nth) {
-    attn_job *j = ctx;
-    llama *g = j->g;
-    float *scores = g->scores + (size_t)ith * g->n_ctx;
-    const int n_items = j->n_seqs * g->n_head;
-    for (int item = ith; item < n_items; item += nth) {
-        const int si = item / g->n_head, h = item % g->n_head;
-        tf_seq *s = j->seqs[si];
-        const int row = g->row_of_seq[si];
-        tf_attn_shape shape = j->shape;
-        if (s->attn) {
-            shape.stats = s->attn + (size_t)j->layer * g->n_head;
-            shape.n_prompt = s->n_prompt;
-        }
-        attn_causal(&shape, g->qkv + (size_t)row * g->qkv_dim, j->n_tokens[si],
-                    seq_k_layer(s, j->layer), seq_v_layer(s, j->layer), s->n_past, h, h + 1,
-                    g->att + (size_t)row * g->q_dim, scores);
-    }
-}
-
 static void layer_forward(tf_model *m, llama *g, int li, tf_seq *const *seqs, const int *n_tokens,
                           int n_seqs, int rows) {
     llama_layer *l = &g->layers[li];
@@ -329,11 +299,11 @@ static void layer_forward(tf_model *m, llama *g, int li, tf_seq *const *seqs, co
         }
     }
     /* softmax(q·kᵀ / sqrt(head_dim) + causal mask)·v, kv heads repeated n_head / n_kv_head times */
-    attn_job job = {.g = g, .seqs = seqs, .n_tokens = n_tokens, .n_seqs = n_seqs, .layer = li,
-                    .shape = {.n_head = g->n_head, .n_kv_head = g->n_kv_head, .d_head = g->d_head,
+    const tf_attn_shape shape = {.n_head = g->n_head, .n_kv_head = g->n_kv_head, .d_head = g->d_head,
                               .scale = 1.0f / sqrtf((float)g->d_head), .ldq = g->qkv_dim,
-                              .ldkv = g->kv_dim, .ldo = g->q_dim}};
-    pool_run(m->pool, attn_worker, &job);
+                              .ldkv = g->kv_dim, .ldo = g->q_dim};
+    step_attn_causal(m->pool, &shape, seqs, n_tokens, g->row_of_seq, n_seqs, li, g->qkv, g->att,
+                     g->scores, g->n_ctx);
     /* x = x + o_proj(attn) */
     linear_forward(&l->o_proj, m->pool, &g->ws, g->att, rows, g->h);
     ops_add(g->x, g->h, (size_t)rows * d);

@@ -129,6 +129,15 @@ static inline float *seq_v_layer(tf_seq *s, int layer) {
  * fed position's logits ([vocab]) without sampling. */
 int model_forward_logits(tf_model *m, tf_seq *s, int n_tokens, float *logits, tf_err *err);
 
+/* Causal self-attention of layer `layer` for every sequence of a step (models/step_attn.c):
+ * sequence i's query rows start at row row_of_seq[i] of q (stride shape->ldq), its
+ * outputs at the same rows of out (stride shape->ldo); K/V come from its cache, which
+ * already holds this step's positions. scores: [pool threads][scores_stride] scratch,
+ * scores_stride >= the longest sequence. Split over the pool by (sequence, head). */
+void step_attn_causal(tf_pool *pool, const tf_attn_shape *shape, tf_seq *const *seqs,
+                      const int *n_tokens, const int *row_of_seq, int n_seqs, int layer,
+                      const float *q, float *out, float *scores, int scores_stride);
+
 /* Appends one sampled token: text, stop strings, EOS and length checks. */
 void seq_append_token(tf_seq *s, int32_t id, float logprob);
 /* A beam sequence whose search is over: appends the best hypothesis and finishes. */

@@ -1,0 +1,46 @@
+/* DESIGN: the self-attention of one decoder layer for every sequence of a batched step,
+ * shared by the decoder-only families. Work items are (sequence, query head) pairs dealt
+ * round-robin to the pool threads; each reads its sequence's own KV cache and, when the
+ * sequence asked for them, accumulates its attention statistics. */
+#include "models/model_impl.h"
+
+typedef struct step_attn_job {
+    const tf_attn_shape *shape;
+    tf_seq *const *seqs;
+    const int *n_tokens;
+    const int *row_of_seq;
+    int n_seqs, layer;
+    const float *q;
+    float *out;
+    float *scores;
+    int scores_stride;
+} step_attn_job;
+
+static void step_attn_worker(void *ctx, int ith, int nth) {
+    const step_attn_job *j = ctx;
+    const int n_head = j->shape->n_head;
+    float *scores = j->scores + (size_t)ith * j->scores_stride;
+    const int n_items = j->n_seqs * n_head;
+    for (int item = ith; item < n_items; item += nth) {
+        const int si = item / n_head, h = item % n_head;
+        tf_seq *s = j->seqs[si];
+        const int row = j->row_of_seq[si];
+        tf_attn_shape shape = *j->shape;
+        if (s->attn) {
+            shape.stats = s->attn + (size_t)j->layer * n_head;
+            shape.n_prompt = s->n_prompt;
+        }
+        attn_causal(&shape, j->q + (size_t)row * shape.ldq, j->n_tokens[si],
+                    seq_k_layer(s, j->layer), seq_v_layer(s, j->layer), s->n_past, h, h + 1,
+                    j->out + (size_t)row * shape.ldo, scores);
+    }
+}
+
+void step_attn_causal(tf_pool *pool, const tf_attn_shape *shape, tf_seq *const *seqs,
+                      const int *n_tokens, const int *row_of_seq, int n_seqs, int layer,
+                      const float *q, float *out, float *scores, int scores_stride) {
+    step_attn_job job = {.shape = shape, .seqs = seqs, .n_tokens = n_tokens,
+                         .row_of_seq = row_of_seq, .n_seqs = n_seqs, .layer = layer, .q = q,
+                         .out = out, .scores = scores, .scores_stride = scores_stride};
+    pool_run(pool, step_attn_worker, &job);
+}
