@@ -41,7 +41,7 @@ static const cfg_option options[] = {
     {"config", OPT_STR, OFF(config_file), "", 0, 0, NULL, NULL, "configuration file (key = value lines)"},
     {"api_key_file", OPT_STR, OFF(api_key_file), "", 0, 0, NULL, NULL,
      "file with one API key per line; empty = no authentication"},
-    {"open_routes", OPT_STR, OFF(open_routes), "/health,/ready,/metrics", 0, 0, NULL, NULL,
+    {"open_routes", OPT_STR, OFF(open_routes), "/health,/ready,/metrics,/ui/attention", 0, 0, NULL, NULL,
      "comma-separated routes that need no API key"},
     {"log_file", OPT_STR, OFF(log_file), "", 0, 0, NULL, NULL,
      "log file, reopened on SIGHUP; empty = stderr"},

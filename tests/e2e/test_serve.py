@@ -328,6 +328,15 @@ class Auth(unittest.TestCase):
                 st, _, js = d.post("/v1/generate", {"prompt": "x", "max_new_tokens": 2},
                                    headers={"Authorization": "Bearer secret-one"})
                 self.assertEqual(st, 200, js)
+                # --open-routes replaced the default, so the viewer page needs a key here
+                self.assertEqual(d.get("/ui/attention")[0], 401)
+            finally:
+                self.assertEqual(d.stop(), 0)
+            # with the default open routes the viewer page (no secrets) opens without a key
+            d = harness.Daemon(BIN, "--model", "generate=" + MODEL, "--api-key-file", f.name)
+            try:
+                self.assertEqual(d.get("/ui/attention")[0], 200)
+                self.assertEqual(d.get("/v1/models")[0], 401)
             finally:
                 self.assertEqual(d.stop(), 0)
         finally:
