@@ -49,19 +49,7 @@ static const char *const prefixes[] = {"transformer.", NULL};
 
 static int read_tensor(tf_ckpt *ck, const char *name, int n_dims, int64_t d0, int64_t d1,
                        float **out, tf_err *err) {
-    const tf_st_tensor *t = ckpt_find(ck, name, prefixes);
-    if (!t) return err_set(err, TF_ENOTFOUND, "checkpoint has no tensor \"%s\"", name);
-    int64_t shape[2] = {d0, d1};
-    size_t n = (size_t)d0 * (size_t)(n_dims == 2 ? d1 : 1);
-    float *buf = malloc(sizeof(float) * n);
-    if (!buf) return err_set(err, TF_ENOMEM, "tensor %s", name);
-    int rc = ckpt_read_f32(ck, t, n_dims, shape, buf, n, err);
-    if (rc < 0) {
-        free(buf);
-        return rc;
-    }
-    *out = buf;
-    return 0;
+    return ckpt_load_f32(ck, name, prefixes, n_dims, d0, d1, out, err);
 }
 
 static int read_vec(tf_ckpt *ck, const char *name, int64_t n, float **out, tf_err *err) {

@@ -628,3 +628,21 @@ int st_write(const char *path, const tf_st_write_item *items, int n_items, tf_er
     static const char *const meta[] = {"format", "pt", NULL};
     return st_write_stream(path, items, n_items, meta, st_fill_from_items, (void *)items, err);
 }
+
+int ckpt_load_f32(const tf_ckpt *c, const char *name, const char *const *prefixes, int n_dims,
+                  int64_t d0, int64_t d1, float **out, tf_err *err) {
+    *out = NULL;
+    const tf_st_tensor *t = ckpt_find(c, name, prefixes);
+    if (!t) return err_set(err, TF_ENOTFOUND, "checkpoint has no tensor \"%s\"", name);
+    int64_t shape[2] = {d0, d1};
+    size_t n = (size_t)d0 * (size_t)(n_dims == 2 ? d1 : 1);
+    float *buf = malloc(sizeof(float) * (n > 0 ? n : 1));
+    if (!buf) return err_set(err, TF_ENOMEM, "tensor %s", name);
+    int rc = ckpt_read_f32(c, t, n_dims, shape, buf, n, err);
+    if (rc < 0) {
+        free(buf);
+        return rc;
+    }
+    *out = buf;
+    return 0;
+}

@@ -79,6 +79,10 @@ const char *ckpt_metadata(const tf_ckpt *c, const tf_st_tensor *t, const char *k
  * a model never holds more than ~1 MB of the file resident next to its copy. */
 int ckpt_read_f32(const tf_ckpt *c, const tf_st_tensor *t, int expect_n_dims,
                   const int64_t *expect_shape, float *dst, size_t n, tf_err *err);
+/* ckpt_find + ckpt_read_f32 into a new array: the tensor must have shape [d0] (n_dims 1)
+ * or [d0, d1]. *out is malloc'd; free() it. TF_ENOTFOUND names the tensor. */
+int ckpt_load_f32(const tf_ckpt *c, const char *name, const char *const *prefixes, int n_dims,
+                  int64_t d0, int64_t d1, float **out, tf_err *err);
 
 /* "[768, 2304]" into buf (always NUL-terminated); returns buf. */
 const char *st_shape_str(int n_dims, const int64_t *shape, char *buf, size_t buf_size);
