@@ -34,6 +34,27 @@ void attn_stats_add_row(tf_attn_stats *st, const float *p, int n_keys, int n_pro
     st->n_rows++;
 }
 
+void attn_cross_add_row(tf_attn_cross *c, const float *p, int n_keys) {
+    if (n_keys > c->n_src) n_keys = c->n_src;
+    if (n_keys <= 0) return;
+    int focus = 0;
+    for (int j = 0; j < n_keys; j++) {
+        c->coverage[j] += p[j];
+        if (p[j] > p[focus]) focus = j;
+    }
+    if (focus == c->last_focus) c->n_repeat++;
+    c->last_focus = focus;
+    c->n_steps++;
+}
+
+/* The monitoring work a kernel does with a finished softmax row of head h. */
+static void observe_row(const tf_attn_shape *s, int h, const float *p, int n_keys, int pos) {
+    if (s->stats) attn_stats_add_row(&s->stats[h], p, n_keys, s->n_prompt);
+    if (s->cross) attn_cross_add_row(&s->cross[h], p, n_keys);
+    if (s->capture && s->capture[h])
+        memcpy(s->capture[h] + (size_t)pos * s->capture_ld, p, sizeof(float) * (size_t)n_keys);
+}
+
 /* ---- reference rows: eight partial sums let gcc vectorize without -ffast-math ---- */
 
 static void scores_ref(const float *q, const float *k, int ld, int n_keys, int d, float scale,
@@ -84,7 +105,7 @@ void attn_full(const tf_attn_shape *s, const float *q, int n_q, const float *k, 
             rows->scores(q + (size_t)i * s->ldq + (size_t)h * dh, k + (size_t)kvh * dh, s->ldkv,
                          n_kv, dh, s->scale, scores);
             ops_softmax(scores, n_kv);
-            if (s->stats) attn_stats_add_row(&s->stats[h], scores, n_kv, s->n_prompt);
+            observe_row(s, h, scores, n_kv, i);
             float *oi = out + (size_t)i * s->ldo + (size_t)h * dh;
             memset(oi, 0, sizeof(float) * dh);
             rows->weighted_sum(scores, v + (size_t)kvh * dh, s->ldkv, n_kv, dh, oi);
@@ -104,7 +125,7 @@ void attn_causal(const tf_attn_shape *s, const float *q, int n_q, const float *k
             const int n_keys = n_past + i + 1;
             rows->scores(qi, k + (size_t)kvh * dh, s->ldkv, n_keys, dh, s->scale, scores);
             ops_softmax(scores, n_keys);
-            if (s->stats) attn_stats_add_row(&s->stats[h], scores, n_keys, s->n_prompt);
+            observe_row(s, h, scores, n_keys, n_past + i);
             float *oi = out + (size_t)i * s->ldo + (size_t)h * dh;
             memset(oi, 0, sizeof(float) * dh);
             rows->weighted_sum(scores, v + (size_t)kvh * dh, s->ldkv, n_keys, dh, oi);
@@ -135,6 +156,7 @@ void attn_biased(const tf_attn_shape *s, const float *q, int n_q, int q_pos0, co
                     scores[j] += bh[r + bias_radius];
                 }
             ops_softmax(scores, n_keys);
+            observe_row(s, h, scores, n_keys, qpos);
             float *oi = out + (size_t)i * s->ldo + (size_t)h * dh;
             memset(oi, 0, sizeof(float) * dh);
             rows->weighted_sum(scores, v + (size_t)kvh * dh, s->ldkv, n_keys, dh, oi);

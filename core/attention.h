@@ -24,16 +24,36 @@ typedef struct tf_attn_stats {
     int n_entropy_rows;  /* rows with more than one key */
 } tf_attn_stats;
 
+/* Cross-attention of one head over a decoded sequence: how much attention each source
+ * position received in total, and how often a step's focus (its largest weight) lands on
+ * the same source position as the step before. Rows must arrive in decoding order. */
+typedef struct tf_attn_cross {
+    float *coverage;  /* [n_src] summed weights, owned by the caller (zeroed at start) */
+    int n_src;
+    int last_focus;   /* focus of the previous row; -1 before the first (set it so) */
+    int n_steps;      /* rows seen */
+    int n_repeat;     /* rows whose focus equals the previous row's */
+} tf_attn_cross;
+
 typedef struct tf_attn_shape {
     int n_head, n_kv_head, d_head;
     float scale;          /* 1/sqrt(d_head) for GPT-2; 1 for T5 */
     int ldq, ldkv, ldo;   /* row strides in floats */
     tf_attn_stats *stats; /* NULL, or [n_head] accumulators (indexed by head) */
     int n_prompt;         /* positions below this count as prompt in the stats */
+    tf_attn_cross *cross; /* NULL, or [n_head] cross-attention accumulators */
+    /* NULL, or [n_head] row stores for "full" attention requests (an entry NULL for a head
+     * not asked for): the softmax row of the query at position pos (n_past + i, q_pos0 + i,
+     * or i for attn_full) is copied to capture[h] + pos * capture_ld, its n_keys weights;
+     * the caller sizes the store and leaves the rest of each row as it wants it. */
+    float *const *capture;
+    int capture_ld;
 } tf_attn_shape;
 
 /* Adds one softmax row (n_keys weights) to st. */
 void attn_stats_add_row(tf_attn_stats *st, const float *p, int n_keys, int n_prompt);
+/* Adds one cross-attention row (n_keys <= c->n_src weights) to c. */
+void attn_cross_add_row(tf_attn_cross *c, const float *p, int n_keys);
 
 /* q: (n_q, ldq); k, v: (n_past + n_q, ldkv); out: (n_q, ldo). Heads [h0, h1). */
 void attn_causal(const tf_attn_shape *s, const float *q, int n_q, const float *k, const float *v,

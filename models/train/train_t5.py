@@ -66,6 +66,8 @@ def main():
     ap.add_argument("--steps", type=int, default=1100)
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--save-every", type=int, default=500,
+                    help="also write the checkpoint every N steps, so a long run can be evaluated (or stopped) early")
     a = ap.parse_args()
     threads = set_threads()
     seed_all(a.seed)
@@ -110,6 +112,19 @@ def main():
         return out
 
     step, t0, hist, epoch = 0, clock.s(), [], 0
+
+    def save(steps_done):
+        write_safetensors(os.path.join(a.out, "model.safetensors"), model.hf_state(), "F16")
+        write_json(os.path.join(a.out, "config.json"), model.hf_config(t5_data.PREFIX))
+        write_json(os.path.join(a.out, "generation_config.json"),
+                   {"decoder_start_token_id": 0, "eos_token_id": 1, "pad_token_id": 0})
+        write_json(os.path.join(a.out, "tokenizer_config.json"), {
+            "tokenizer_class": "T5Tokenizer", "eos_token": "</s>", "unk_token": "<unk>", "pad_token": "<pad>",
+            "extra_ids": 0, "additional_special_tokens": [], "model_max_length": 512, "legacy": True})
+        write_json(os.path.join(a.out, "train_log.json"), {
+            "args": vars(a) | {"out": os.path.relpath(a.out, REPO)}, "threads": threads, "params": n_params,
+            "pairs": len(data), "steps_done": steps_done, "epochs_started": epoch, "tokenizer_s": round(t_tok, 1),
+            "train_s": round(clock.s() - t0, 1), "total_s": round(clock.s(), 1), "curve": hist})
     while step < a.steps:
         epoch += 1
         for b in epoch_batches():
@@ -130,18 +145,9 @@ def main():
                 log(f"step {step}/{a.steps} epoch {epoch} loss {loss.item():.3f} {clock.s()-t0:.0f}s")
                 hist.append([step, round(loss.item(), 4)])
             step += 1
-    train_s = clock.s() - t0
-    write_safetensors(os.path.join(a.out, "model.safetensors"), model.hf_state(), "F16")
-    write_json(os.path.join(a.out, "config.json"), model.hf_config(t5_data.PREFIX))
-    write_json(os.path.join(a.out, "generation_config.json"),
-               {"decoder_start_token_id": 0, "eos_token_id": 1, "pad_token_id": 0})
-    write_json(os.path.join(a.out, "tokenizer_config.json"), {
-        "tokenizer_class": "T5Tokenizer", "eos_token": "</s>", "unk_token": "<unk>", "pad_token": "<pad>",
-        "extra_ids": 0, "additional_special_tokens": [], "model_max_length": 512, "legacy": True})
-    write_json(os.path.join(a.out, "train_log.json"), {
-        "args": vars(a) | {"out": os.path.relpath(a.out, REPO)}, "threads": threads, "params": n_params,
-        "pairs": len(data), "epochs_started": epoch, "tokenizer_s": round(t_tok, 1),
-        "train_s": round(train_s, 1), "total_s": round(clock.s(), 1), "curve": hist})
+            if a.save_every and step % a.save_every == 0 and step < a.steps:
+                save(step)
+    save(step)
     log(f"wrote {a.out} in {clock.s():.0f}s")
 
 

@@ -127,6 +127,64 @@ START_TEST(attention_stats_on_hand_built_rows) {
 }
 END_TEST
 
+/* Coverage sums each source position's weights over the steps; a step whose largest weight
+ * sits where the previous step's did counts as a repeat (the first step cannot). */
+START_TEST(cross_attention_coverage_and_repeated_focus) {
+    float cov[4] = {0};
+    tf_attn_cross c = {.coverage = cov, .n_src = 4, .last_focus = -1};
+    const float a[4] = {0.7f, 0.1f, 0.1f, 0.1f}, b[4] = {0.6f, 0.2f, 0.1f, 0.1f}, d[4] = {0, 0, 1, 0};
+    attn_cross_add_row(&c, a, 4);
+    attn_cross_add_row(&c, b, 4); /* same focus (0): repeat */
+    attn_cross_add_row(&c, d, 4); /* focus moves to 2 */
+    attn_cross_add_row(&c, d, 4); /* repeat */
+    ck_assert_int_eq(c.n_steps, 4);
+    ck_assert_int_eq(c.n_repeat, 2);
+    ck_assert_int_eq(c.last_focus, 2);
+    ck_assert_float_eq_tol(cov[0], 1.3f, 1e-6);
+    ck_assert_float_eq_tol(cov[1], 0.3f, 1e-6);
+    ck_assert_float_eq_tol(cov[2], 2.2f, 1e-6);
+    ck_assert_float_eq_tol(cov[3], 0.2f, 1e-6);
+}
+END_TEST
+
+/* The kernels hand every finished softmax row to the monitoring hooks: captured rows equal
+ * the weights the output was made from, at the query's absolute position. */
+START_TEST(attention_kernels_capture_rows_at_their_positions) {
+    enum { N = 3, D = 2 };
+    float q[N * D] = {1, 0, 0, 1, 1, 1};
+    float k[N * D] = {1, 0, 0, 1, 1, 1};
+    float v[N * D] = {1, 0, 0, 1, 0, 0};
+    float out[N * D], scores[N];
+    float store[N * N];
+    for (int i = 0; i < N * N; i++) store[i] = -1;
+    float *cap[1] = {store};
+    float cov[N] = {0};
+    tf_attn_cross cross = {.coverage = cov, .n_src = N, .last_focus = -1};
+    tf_attn_shape s = {.n_head = 1, .n_kv_head = 1, .d_head = D, .scale = 1.0f, .ldq = D, .ldkv = D,
+                       .ldo = D, .capture = cap, .capture_ld = N};
+    attn_causal(&s, q, N, k, v, 0, 0, 1, out, scores);
+    ck_assert_float_eq_tol(store[0], 1.0f, 1e-6); /* row 0: one key */
+    ck_assert_float_eq(store[1], -1.0f);   /* beyond the row: untouched */
+    for (int i = 0; i < N; i++) { /* v picks out p[0] and p[1] */
+        ck_assert_float_eq_tol(store[i * N + 0], out[i * D + 0], 1e-6);
+        if (i > 0) ck_assert_float_eq_tol(store[i * N + 1], out[i * D + 1], 1e-6);
+    }
+    /* attn_biased, non-causal (cross-attention): rows land at q_pos0 + i, coverage sums */
+    for (int i = 0; i < N * N; i++) store[i] = -1;
+    s.cross = &cross;
+    attn_biased(&s, q + 2 * D, 1, 2, k, v, N, 0, NULL, 0, 0, 1, out, scores);
+    double e1 = exp(1), e2 = exp(2), z = 2 * e1 + e2;
+    ck_assert_float_eq_tol(store[2 * N + 2], e2 / z, 1e-6);
+    ck_assert_float_eq(store[0], -1.0f);
+    ck_assert_float_eq_tol(cov[2], e2 / z, 1e-6);
+    ck_assert_int_eq(cross.n_steps, 1);
+    /* attn_full: query i at row i */
+    s.cross = NULL;
+    attn_full(&s, q, 1, k, v, N, 0, 1, out, scores);
+    ck_assert_float_eq_tol(store[0], e1 / (2 * e1 + 1), 1e-6);
+}
+END_TEST
+
 START_TEST(fast_log_is_accurate) {
     for (float x = 1e-30f; x < 1e30f; x *= 1.37f)
         ck_assert_msg(fabs(fm_logf(x) - log((double)x)) < 2e-6 * (1 + fabs(log((double)x))), "log(%g)", x);
@@ -200,6 +258,8 @@ Suite *ops_suite(void) {
     tcase_add_test(tc, attention_is_causal_and_exact);
     tcase_add_test(tc, grouped_query_heads_share_kv);
     tcase_add_test(tc, attention_stats_on_hand_built_rows);
+    tcase_add_test(tc, cross_attention_coverage_and_repeated_focus);
+    tcase_add_test(tc, attention_kernels_capture_rows_at_their_positions);
     tcase_add_test(tc, fast_log_is_accurate);
     tcase_add_test(tc, attention_rows_match_reference);
     tcase_add_test(tc, gelu_avx512_matches_reference);
