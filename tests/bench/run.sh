@@ -121,6 +121,14 @@ PY
     done
 done
 echo
+# The same T5-small and DistilBERT-base work in PyTorch (Debian's python3-torch under
+# /usr/bin/python3; skipped with a message where it is not installed).
+if [ -x /usr/bin/python3 ]; then
+    echo "## transformerd next to PyTorch (tests/bench/torch_compare.py)"
+    echo
+    /usr/bin/python3 tests/bench/torch_compare.py --build "$BUILD" --reps "$REPS"
+    echo
+fi
 if [ -x "$BUILD/tools/bench_step" ]; then
     echo "## GPT-2-small model_step: prefill 128 and decode at batch 1/4/16 (int8, 2 threads)"
     echo
