@@ -121,6 +121,26 @@ int seq_new(tf_model *m, const int32_t *prompt, int n_prompt, const tf_gen_param
             tf_seq **out, tf_err *err);
 void seq_free(tf_seq *s); /* NULL is a no-op; releases the KV cache */
 
+/* The attention statistics of one encoder-decoder sequence, summed inside the kernels.
+ * Beam search: every live beam's rows are added to the same sums (the returned
+ * hypothesis is only known at the end, and its rows are not kept apart), so the means
+ * describe the whole search. Repeated focus is counted within each beam: a beam compares
+ * its step with its own previous step (a new beam inherits its parent's), never with a
+ * sibling's. */
+typedef struct tf_attn_encdec {
+    const tf_attn_stats *enc;   /* [n_enc_layer][n_head]: encoder self-attention, one row per input token */
+    const tf_attn_stats *dec;   /* [n_dec_layer][n_head]: decoder self-attention (prompt = the start token) */
+    const tf_attn_stats *cross; /* [n_dec_layer][n_head]: cross-attention (every key is a source token) */
+    /* [n_dec_layer][n_head]: coverage[n_src] summed over rows, n_steps rows, n_repeat rows
+     * whose largest weight fell on the same source position as the beam's previous row.
+     * The first decoder position has one row (beams fan out after it), so
+     * n_steps - 1 rows could repeat. */
+    const tf_attn_cross *cover;
+    int n_enc_layer, n_dec_layer, n_head;
+    int n_src;   /* encoder input tokens */
+    int n_steps; /* decoder positions fed per beam */
+} tf_attn_encdec;
+
 typedef struct tf_seq_state {
     int n_prompt;
     int n_prefilled;        /* prompt tokens already in the KV cache */
@@ -134,9 +154,13 @@ typedef struct tf_seq_state {
                              * that can no longer turn into a stop string */
     size_t kv_bytes;        /* KV cache memory this sequence owns */
     /* With attn_summary: [attn_n_layer][attn_n_head] sums over every query row the
-     * sequence fed (prompt and generated); NULL otherwise. */
+     * sequence fed (prompt and generated); NULL otherwise, and for encoder-decoder
+     * models, which report through attn_encdec instead. */
     const tf_attn_stats *attn;
     int attn_n_layer, attn_n_head;
+    /* Encoder-decoder models with attn_summary: view of the sequence's statistics (kept
+     * current by every step); NULL otherwise. */
+    const tf_attn_encdec *attn_encdec;
 } tf_seq_state;
 
 void seq_state(const tf_seq *s, tf_seq_state *out);

@@ -35,7 +35,8 @@ typedef struct tf_family {
      * for a beam sequence, writes one logits row per live beam (s->beam->n_live). */
     int encoder_decoder;
     int beams;
-    int (*seq_init)(tf_seq *s, const tf_gen_params *p, tf_err *err);
+    int (*seq_init)(tf_seq *s, const tf_gen_params *p, tf_err *err); /* with p->attn_summary,
+                                                                       * sets s->attn_encdec */
     void (*seq_release)(tf_seq *s);
     /* Encoder classifiers (NULL for decoders): n_texts validated texts in, softmax
      * probabilities [n_texts][n_labels] out. forward is NULL for them. */
@@ -115,6 +116,8 @@ struct tf_seq {
     /* encoder-decoder / beam search; NULL for decoder-only greedy or sampled decoding */
     void *fam;            /* owned by the family (seq_init / seq_release) */
     struct tf_beam *beam; /* owned, models/beam.h; NULL when num_beams == 1 */
+    const tf_attn_encdec *attn_encdec; /* view into fam: set by an encoder-decoder family's
+                                        * seq_init when the sequence collects statistics */
 };
 
 /* K or V rows of one layer: (n_cap, kv_dim). */

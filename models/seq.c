@@ -104,10 +104,11 @@ int seq_new(tf_model *m, const int32_t *prompt, int n_prompt, const tf_gen_param
     s->kv_bytes *= 2;
     s->text_cap = 256;
     s->text = malloc(s->text_cap);
-    if (p->attn_summary)
+    /* Encoder-decoder families keep their statistics in their own state (seq_init). */
+    if (p->attn_summary && !encdec)
         s->attn = calloc((size_t)m->kv_n_layer * (size_t)(m->attn_n_head > 0 ? m->attn_n_head : 1),
                          sizeof(tf_attn_stats));
-    if (!s->tokens || !s->logprobs || !s->k || !s->v || !s->text || (p->attn_summary && !s->attn))
+    if (!s->tokens || !s->logprobs || !s->k || !s->v || !s->text || (p->attn_summary && !encdec && !s->attn))
         goto nomem;
     if (p->num_beams > 1 &&
         (rc = beam_new(p, m->info.vocab_size, m->eos_id, m->decoder_start_id, &s->beam, err)) < 0) {
@@ -274,4 +275,5 @@ void seq_state(const tf_seq *s, tf_seq_state *out) {
     out->attn = s->attn;
     out->attn_n_layer = s->attn ? s->model->kv_n_layer : 0;
     out->attn_n_head = s->attn ? s->model->attn_n_head : 0;
+    out->attn_encdec = s->attn_encdec;
 }

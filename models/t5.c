@@ -12,7 +12,14 @@
  *
  * Beams: each beam has a cache slot; after a beam step a beam keeps its parent's slot
  * when it is that parent's first child, and only later children copy the parent's rows
- * into a free slot (copy on divergence). */
+ * into a free slot (copy on divergence).
+ *
+ * Attention statistics (attn_summary, models/model.h tf_attn_encdec) come from the kernel's
+ * hooks as each softmax row is made: per layer and head for the encoder, the decoder
+ * self-attention and the cross-attention, plus cross-attention coverage and repeated focus.
+ * Attention work is dealt as (sequence, head) items, so one thread writes a sequence's
+ * accumulators of a head and walks its beams in order; the beams' rows share the sums,
+ * while each beam keeps its own previous focus (inherited from its parent on reorder). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +57,18 @@ typedef struct t5 {
     tf_gemm_ws ws;
 } t5;
 
+/* Attention statistics of one sequence (tf_gen_params.attn_summary). The attention work
+ * list deals (sequence, head) items, so each accumulator has one writer per step: the
+ * thread holding that item, which walks the sequence's beams in order. */
+typedef struct t5_mon {
+    tf_attn_encdec view;              /* what seq_state hands out: views of the arrays below */
+    tf_attn_stats *enc, *dec, *cross; /* owned, [n_enc or n_dec][n_head] */
+    tf_attn_cross *cover;             /* owned, [n_dec][n_head] */
+    float *coverage;                  /* owned, [n_dec][n_head][n_in]: cover[i].coverage */
+    int *focus, *focus2;              /* owned, [n_slots][n_dec][n_head]: each live beam's last
+                                       * cross-attention focus (focus2: reorder scratch) */
+} t5_mon;
+
 /* Per-sequence state (tf_seq.fam). */
 typedef struct t5_seq {
     int n_in;          /* encoder length */
@@ -59,6 +78,7 @@ typedef struct t5_seq {
     float *sk, *sv;    /* owned, [n_dec][n_slots][dec_cap][inner] */
     int *slot, *slot2; /* owned, [n_slots]: cache slot of each live beam */
     uint8_t *claimed;  /* owned, [n_slots] */
+    t5_mon *mon;       /* owned; NULL unless the sequence collects attention statistics */
 } t5_seq;
 
 /* ---- loading -------------------------------------------------------------------------- */
@@ -341,9 +361,51 @@ static int t5_load(tf_model *m, const tf_hf_config *cfg, tf_ckpt *ck, tf_err *er
 
 /* ---- per-sequence state ---------------------------------------------------------------- */
 
+static void mon_free(t5_mon *mon) {
+    if (!mon) return;
+    free(mon->enc);
+    free(mon->dec);
+    free(mon->cross);
+    free(mon->cover);
+    free(mon->coverage);
+    free(mon->focus);
+    free(mon->focus2);
+    free(mon);
+}
+
+static int mon_new(const t5 *g, int n_in, int n_slots, t5_mon **out) {
+    t5_mon *mon = calloc(1, sizeof *mon);
+    if (!mon) return TF_ENOMEM;
+    const size_t H = (size_t)g->n_head, dh = (size_t)g->n_dec * H;
+    mon->enc = calloc((size_t)g->n_enc * H, sizeof *mon->enc);
+    mon->dec = calloc(dh, sizeof *mon->dec);
+    mon->cross = calloc(dh, sizeof *mon->cross);
+    mon->cover = calloc(dh, sizeof *mon->cover);
+    mon->coverage = calloc(dh * (size_t)n_in, sizeof *mon->coverage);
+    mon->focus = malloc(sizeof(int) * dh * (size_t)n_slots);
+    mon->focus2 = malloc(sizeof(int) * dh * (size_t)n_slots);
+    if (!mon->enc || !mon->dec || !mon->cross || !mon->cover || !mon->coverage || !mon->focus || !mon->focus2) {
+        mon_free(mon);
+        return TF_ENOMEM;
+    }
+    for (size_t i = 0; i < dh; i++) {
+        mon->cover[i].coverage = mon->coverage + i * (size_t)n_in;
+        mon->cover[i].n_src = n_in;
+        mon->cover[i].last_focus = -1;
+    }
+    for (size_t i = 0; i < dh * (size_t)n_slots; i++) mon->focus[i] = -1;
+    mon->view = (tf_attn_encdec){.enc = mon->enc, .dec = mon->dec, .cross = mon->cross, .cover = mon->cover,
+                                 .n_enc_layer = g->n_enc, .n_dec_layer = g->n_dec, .n_head = g->n_head,
+                                 .n_src = n_in, .n_steps = 0};
+    *out = mon;
+    return 0;
+}
+
 static void t5_seq_release(tf_seq *s) {
     t5_seq *ts = s->fam;
     if (!ts) return;
+    mon_free(ts->mon);
+    s->attn_encdec = NULL;
     free(ts->ck);
     free(ts->cv);
     free(ts->sk);
@@ -378,6 +440,13 @@ static int t5_seq_init(tf_seq *s, const tf_gen_params *p, tf_err *err) {
     }
     for (int i = 0; i < ts->n_slots; i++) ts->slot[i] = i;
     s->kv_bytes += sizeof(float) * 2 * (cross + self);
+    if (p->attn_summary) {
+        if (mon_new(g, ts->n_in, ts->n_slots, &ts->mon) < 0) {
+            t5_seq_release(s);
+            return err_set(err, TF_ENOMEM, "attention statistics");
+        }
+        s->attn_encdec = &ts->mon->view;
+    }
     return 0;
 }
 
@@ -417,6 +486,14 @@ static void reorder_beams(const t5 *g, t5_seq *ts, tf_beam *b) {
     int *t = ts->slot;
     ts->slot = ts->slot2;
     ts->slot2 = t;
+    if (ts->mon) { /* each beam's previous focus is its parent's */
+        const size_t lh = (size_t)g->n_dec * g->n_head;
+        for (int i = 0; i < n; i++)
+            memcpy(ts->mon->focus2 + i * lh, ts->mon->focus + (size_t)b->parent[i] * lh, sizeof(int) * lh);
+        t = ts->mon->focus;
+        ts->mon->focus = ts->mon->focus2;
+        ts->mon->focus2 = t;
+    }
     b->parent_pending = 0;
 }
 
@@ -462,44 +539,76 @@ static void feed_forward(tf_model *m, t5 *g, const t5_block *b, int rows) {
     ops_add(g->x, g->h, (size_t)rows * e);
 }
 
-/* One attention work list: item = (unit, head), unit being an encoder sequence or a
- * decoder row. */
-typedef struct t5_attn_job {
-    t5 *g;
-    int n_units;
-    const float *q;      /* rows, ld inner */
-    float *out;          /* rows, ld inner */
-    const int *q_row;    /* [n_units]: first query row */
-    const int *n_q;      /* [n_units] */
-    const int *q_pos0;   /* [n_units] */
-    const float *const *k, *const *v; /* [n_units] key/value rows, ld inner */
-    const int *n_kv;     /* [n_units] */
-    int causal;
-    const float *bias;
-} t5_attn_job;
+/* Which attention a work list runs: it picks the sequence's statistics it feeds. */
+typedef enum t5_attn_kind { T5_ENC_SELF, T5_DEC_SELF, T5_CROSS } t5_attn_kind;
 
-static void attn_worker(void *ctx, int ith, int nth) {
-    t5_attn_job *j = ctx;
-    t5 *g = j->g;
-    float *scores = g->scores + (size_t)ith * g->cap_scores;
-    const tf_attn_shape sh = {.n_head = g->n_head, .n_kv_head = g->n_head, .d_head = g->d_kv,
-                              .scale = 1.0f, .ldq = g->inner, .ldkv = g->inner, .ldo = g->inner};
-    const int n_items = j->n_units * g->n_head;
-    for (int item = ith; item < n_items; item += nth) {
-        const int u = item / g->n_head, h = item % g->n_head;
-        const size_t r = (size_t)j->q_row[u] * g->inner;
-        attn_biased(&sh, j->q + r, j->n_q[u], j->q_pos0[u], j->k[u], j->v[u], j->n_kv[u], j->causal,
-                    j->bias, g->max_dist, h, h + 1, j->out + r, scores);
-    }
-}
-
+/* The units of one attention call (a unit is an encoder sequence or a decoder row) and
+ * their groups (a group is one sequence: its encoder unit, or its decoder rows, one per
+ * live beam, which are consecutive). */
 typedef struct t5_plan {
     int n;               /* units */
     int *q_row, *n_q, *q_pos0, *n_kv;
     const float **k, **v;
     tf_seq **seq;        /* [n] */
-    int *beam;           /* [n]: decoder rows: the beam index */
+    int *beam;           /* [n]: the beam index of a decoder row (0 for the encoder) */
+    int n_groups;
+    int *grp;            /* [n_groups + 1]: group i is units [grp[i], grp[i + 1]) */
 } t5_plan;
+
+typedef struct t5_attn_job {
+    t5 *g;
+    const t5_plan *p;
+    t5_attn_kind kind;
+    int layer;
+    const float *q;      /* rows, ld inner */
+    float *out;          /* rows, ld inner */
+    int causal;
+    const float *bias;
+} t5_attn_job;
+
+/* Head h of unit u, feeding the sequence's statistics when it collects them. Monitoring
+ * hooks of the kernel (stats, cross, later capture) are set here and nowhere else. */
+static void unit_attention(const t5_attn_job *j, int u, int h, float *scores) {
+    const t5 *g = j->g;
+    const t5_plan *p = j->p;
+    tf_attn_shape sh = {.n_head = g->n_head, .n_kv_head = g->n_head, .d_head = g->d_kv, .scale = 1.0f,
+                        .ldq = g->inner, .ldkv = g->inner, .ldo = g->inner};
+    t5_mon *mon = ((t5_seq *)p->seq[u]->fam)->mon;
+    int *focus = NULL;
+    if (mon) {
+        const size_t lh = (size_t)j->layer * g->n_head;
+        sh.n_prompt = p->n_kv[u];
+        if (j->kind == T5_ENC_SELF) {
+            sh.stats = mon->enc + lh;
+        } else if (j->kind == T5_DEC_SELF) {
+            sh.stats = mon->dec + lh;
+            sh.n_prompt = 1; /* the decoder's "prompt" is its start token */
+        } else {
+            sh.stats = mon->cross + lh;
+            sh.cross = mon->cover + lh;
+            /* the accumulator is the sequence's; the previous focus is this beam's */
+            focus = mon->focus + ((size_t)p->beam[u] * g->n_dec + j->layer) * g->n_head + h;
+            sh.cross[h].last_focus = *focus;
+        }
+    }
+    const size_t r = (size_t)p->q_row[u] * g->inner;
+    attn_biased(&sh, j->q + r, p->n_q[u], p->q_pos0[u], p->k[u], p->v[u], p->n_kv[u], j->causal, j->bias,
+                g->max_dist, h, h + 1, j->out + r, scores);
+    if (focus) *focus = sh.cross[h].last_focus;
+}
+
+/* Items are (group, head) pairs dealt round-robin: a sequence's beams for one head run on
+ * one thread, in beam order, so its statistics need no lock. */
+static void attn_worker(void *ctx, int ith, int nth) {
+    t5_attn_job *j = ctx;
+    t5 *g = j->g;
+    float *scores = g->scores + (size_t)ith * g->cap_scores;
+    const int n_items = j->p->n_groups * g->n_head;
+    for (int item = ith; item < n_items; item += nth) {
+        const int gi = item / g->n_head, h = item % g->n_head;
+        for (int u = j->p->grp[gi]; u < j->p->grp[gi + 1]; u++) unit_attention(j, u, h, scores);
+    }
+}
 
 static void plan_free(t5_plan *p) {
     free(p->q_row);
@@ -510,6 +619,7 @@ static void plan_free(t5_plan *p) {
     free(p->v);
     free(p->seq);
     free(p->beam);
+    free(p->grp);
 }
 
 static int plan_alloc(t5_plan *p, int n, tf_err *err) {
@@ -524,16 +634,18 @@ static int plan_alloc(t5_plan *p, int n, tf_err *err) {
     p->v = malloc(sizeof(float *) * sz);
     p->seq = malloc(sizeof(tf_seq *) * sz);
     p->beam = malloc(sizeof(int) * sz);
-    if (!p->q_row || !p->n_q || !p->q_pos0 || !p->n_kv || !p->k || !p->v || !p->seq || !p->beam) {
+    p->grp = malloc(sizeof(int) * (sz + 1));
+    if (!p->q_row || !p->n_q || !p->q_pos0 || !p->n_kv || !p->k || !p->v || !p->seq || !p->beam || !p->grp) {
         plan_free(p);
         return err_set(err, TF_ENOMEM, "step plan");
     }
+    p->grp[0] = 0;
     return 0;
 }
 
-static void run_attention(tf_model *m, t5 *g, t5_plan *p, int causal, const float *bias) {
-    t5_attn_job job = {.g = g, .n_units = p->n, .q = g->q, .out = g->att, .q_row = p->q_row,
-                       .n_q = p->n_q, .q_pos0 = p->q_pos0, .k = p->k, .v = p->v, .n_kv = p->n_kv,
+static void run_attention(tf_model *m, t5 *g, const t5_plan *p, t5_attn_kind kind, int layer, int causal,
+                          const float *bias) {
+    t5_attn_job job = {.g = g, .p = p, .kind = kind, .layer = layer, .q = g->q, .out = g->att,
                        .causal = causal, .bias = bias};
     pool_run(m->pool, attn_worker, &job);
 }
@@ -544,11 +656,15 @@ static int run_encoder(tf_model *m, t5 *g, tf_seq **enc, int n_enc, tf_err *err)
     int rc = plan_alloc(&p, n_enc, err);
     if (rc < 0) return rc;
     int rows = 0, max_in = 0;
+    p.n_groups = n_enc;
     for (int i = 0; i < n_enc; i++) {
         t5_seq *ts = enc[i]->fam;
         p.q_row[i] = rows;
         p.n_q[i] = p.n_kv[i] = ts->n_in;
         p.q_pos0[i] = 0;
+        p.seq[i] = enc[i];
+        p.beam[i] = 0;
+        p.grp[i + 1] = i + 1;
         rows += ts->n_in;
         if (ts->n_in > max_in) max_in = ts->n_in;
     }
@@ -566,7 +682,7 @@ static int run_encoder(tf_model *m, t5 *g, tf_seq **enc, int n_enc, tf_err *err)
         linear_forward(&b->self.q, m->pool, &g->ws, g->h, rows, g->q);
         linear_forward(&b->self.k, m->pool, &g->ws, g->h, rows, g->k);
         linear_forward(&b->self.v, m->pool, &g->ws, g->h, rows, g->v);
-        run_attention(m, g, &p, 0, g->enc_bias);
+        run_attention(m, g, &p, T5_ENC_SELF, l, 0, g->enc_bias);
         linear_forward(&b->self.o, m->pool, &g->ws, g->att, rows, g->h);
         ops_add(g->x, g->h, (size_t)rows * e);
         feed_forward(m, g, b, rows);
@@ -641,6 +757,7 @@ static int t5_forward(tf_model *m, tf_seq *const *seqs, const int *n_tokens, int
         tf_seq *s = seqs[i];
         t5_seq *ts = s->fam;
         const int nb = !active[i] ? 0 : s->beam ? s->beam->n_live : 1;
+        if (nb > 0) p.grp[++p.n_groups] = r + nb;
         for (int bi = 0; bi < nb; bi++, r++) {
             int32_t tok = ts->dec_len == 0 ? m->decoder_start_id
                           : s->beam       ? beam_last(s->beam, bi)
@@ -669,7 +786,7 @@ static int t5_forward(tf_model *m, tf_seq *const *seqs, const int *n_tokens, int
             p.q_pos0[r] = ts->dec_len;
             p.n_kv[r] = ts->dec_len + 1;
         }
-        run_attention(m, g, &p, 1, g->dec_bias);
+        run_attention(m, g, &p, T5_DEC_SELF, l, 1, g->dec_bias);
         linear_forward(&b->self.o, m->pool, &g->ws, g->att, rows, g->h);
         ops_add(g->x, g->h, (size_t)rows * e);
         ops_rmsnorm(g->x, g->h, rows, e, b->ln_cross, g->eps);
@@ -682,7 +799,7 @@ static int t5_forward(tf_model *m, tf_seq *const *seqs, const int *n_tokens, int
             p.q_pos0[r] = 0;
             p.n_kv[r] = ts->n_in;
         }
-        run_attention(m, g, &p, 0, NULL);
+        run_attention(m, g, &p, T5_CROSS, l, 0, NULL);
         linear_forward(&b->cross.o, m->pool, &g->ws, g->att, rows, g->h);
         ops_add(g->x, g->h, (size_t)rows * e);
         feed_forward(m, g, b, rows);
@@ -705,7 +822,9 @@ static int t5_forward(tf_model *m, tf_seq *const *seqs, const int *n_tokens, int
     if (n_want > 0)
         linear_forward(g->tied ? &g->shared : &g->lm_head, m->pool, &g->ws, g->h, n_want, logits);
     for (int i = 0; i < n_seqs; i++) {
-        if (active[i]) ((t5_seq *)seqs[i]->fam)->dec_len++;
+        t5_seq *ts = seqs[i]->fam;
+        if (active[i]) ts->dec_len++;
+        if (ts->mon) ts->mon->view.n_steps = ts->dec_len;
         seqs[i]->n_past += n_tokens[i];
     }
 done:

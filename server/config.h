@@ -54,6 +54,9 @@ typedef struct tf_config {
     double attn_entropy_floor;
     double attn_entropy_ceiling;
     double attn_sink_max;
+    double attn_coverage_weight; /* encoder-decoder kinds */
+    double attn_coverage_min;
+    double attn_repeat_max;
     double attn_z;
     int attn_window;
     int attn_warmup;

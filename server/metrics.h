@@ -43,6 +43,8 @@ typedef enum tf_metric_id {
     MET_ATTN_ANOMALIES,    /* counter {model,kind} */
     MET_ATTN_ENTROPY,      /* histogram {model,layer} per-request mean normalized entropy */
     MET_ATTN_SINK,         /* histogram {model,layer} per-request mean weight on position 0 */
+    MET_ATTN_COVERAGE,     /* histogram {model} encoder-decoder: covered source share (best layer) */
+    MET_ATTN_REPEAT,       /* histogram {model,layer} encoder-decoder: cross-attention repeat share */
     MET_CLS_BATCH_SIZE,    /* histogram texts per classify call */
     MET_CLS_BATCH_DURATION,/* histogram seconds */
     MET_CLS_TEXTS,         /* counter */

@@ -10,12 +10,16 @@
  * already admitted run to their (bounded) end and their results are dropped. Input
  * shaping (task prefix, length limit, truncation) is server/text_task.c, shared with
  * the CLI; fields a request leaves out take the model's task defaults, as in the CLI.
+ * Attention monitoring is always on (the kernels fill the statistics as they go): each
+ * text is judged by the model's monitor when it ends, its flags go into its details and
+ * their union into the answer's attention_flags.
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/attnmon.h"
 #include "server/log.h"
 #include "server/routes.h"
 #include "server/text_task.h"
@@ -30,6 +34,7 @@ typedef struct text_req {
     int n_texts;
     const char *src, *tgt, *model;
     int truncate;
+    int return_attention; /* "summary" */
     /* as given; -1 (NAN) when absent, so the model's task defaults apply */
     int max_new, min_new, num_beams, no_repeat, early_stopping;
     float length_penalty;
@@ -44,6 +49,10 @@ typedef struct text_group {
     size_t out_len[MAX_TEXTS];
     int n_in[MAX_TEXTS], n_gen[MAX_TEXTS], truncated[MAX_TEXTS];
     tf_finish finish[MAX_TEXTS];
+    unsigned flags[MAX_TEXTS];  /* ATTN_* of each text */
+    json_t *attn[MAX_TEXTS];    /* owned: each text's attention summary, when asked */
+    int return_attention;
+    double coverage_weight;     /* the monitor's setting, for the summaries */
     int failed;
     tf_http_error err;
     const char *model_name;
@@ -105,6 +114,14 @@ static int parse_body(int translate, const char *body, size_t len, json_t **root
         } else if (strcmp(key, "truncate") == 0) {
             if (!json_is_boolean(v)) return herr_set(e, HERR_INVALID_FIELD, "truncate must be true or false");
             q->truncate = json_is_true(v);
+        } else if (strcmp(key, "return_attention") == 0) {
+            if (!json_is_string(v)) return herr_set(e, HERR_INVALID_FIELD, "return_attention must be a string");
+            const char *a = json_string_value(v);
+            if (strcmp(a, "full") == 0)
+                return herr_set(e, HERR_OUT_OF_RANGE, "return_attention \"full\" is not supported yet; use \"summary\" or \"none\"");
+            if (strcmp(a, "summary") != 0 && strcmp(a, "none") != 0)
+                return herr_set(e, HERR_OUT_OF_RANGE, "return_attention must be one of \"summary\", \"none\"");
+            q->return_attention = a[0] == 's';
         } else if (strcmp(key, "early_stopping") == 0) {
             if (!json_is_boolean(v)) return herr_set(e, HERR_INVALID_FIELD, "early_stopping must be true or false");
             q->early_stopping = json_is_true(v);
@@ -141,6 +158,7 @@ static int compose_params(const tf_model *m, const char *task_key, const text_re
     if (q->early_stopping >= 0) p->early_stopping = q->early_stopping;
     if (!isnan(q->length_penalty)) p->length_penalty = q->length_penalty;
     if (p->max_new_tokens > max_new_cap) p->max_new_tokens = max_new_cap;
+    p->attn_summary = 1; /* always monitored */
     /* a default minimum never outgrows the maximum the request asked for */
     if (q->min_new < 0 && p->min_new_tokens > p->max_new_tokens) p->min_new_tokens = p->max_new_tokens;
     tf_err err = {0};
@@ -153,6 +171,7 @@ static void group_free(text_group *g) {
     for (int i = 0; i < MAX_TEXTS; i++) {
         job_unref(g->kids[i]);
         free(g->out[i]);
+        json_decref(g->attn[i]);
     }
     job_unref(g->lead);
     free(g);
@@ -173,21 +192,29 @@ static void group_complete(text_group *g) {
     } else {
         json_t *outs = json_array(), *details = json_array();
         int n_in = 0, n_gen = 0;
+        unsigned flags = 0;
         uint64_t admit = 0;
         for (int i = 0; i < g->n; i++) {
             json_array_append_new(outs, json_stringn(g->out[i], g->out_len[i]));
-            json_array_append_new(details, json_pack("{s:s,s:i,s:i,s:b}", "finish_reason", finish_name(g->finish[i]),
-                                                     "input_tokens", g->n_in[i], "output_tokens", g->n_gen[i],
-                                                     "truncated", g->truncated[i]));
+            json_t *d = json_pack("{s:s,s:i,s:i,s:b,s:o}", "finish_reason", finish_name(g->finish[i]), "input_tokens",
+                                  g->n_in[i], "output_tokens", g->n_gen[i], "truncated", g->truncated[i],
+                                  "attention_flags", attnmon_flags_json(g->flags[i]));
+            if (d && g->attn[i]) {
+                json_object_set_new(d, "attention", g->attn[i]);
+                g->attn[i] = NULL;
+            }
+            json_array_append_new(details, d);
+            flags |= g->flags[i];
             n_in += g->n_in[i];
             n_gen += g->n_gen[i];
             if (g->kids[i]->t_admit_ns > admit) admit = g->kids[i]->t_admit_ns;
         }
         const uint64_t now = job_now_ns();
-        json_t *o = json_pack("{s:s,s:o,s:o,s:{s:i,s:i},s:{s:f,s:f}}", "model", g->model_name,
+        json_t *o = json_pack("{s:s,s:o,s:o,s:{s:i,s:i},s:{s:f,s:f},s:o}", "model", g->model_name,
                               g->translate ? "translations" : "summaries", outs, "details", details, "usage",
                               "prompt_tokens", n_in, "completion_tokens", n_gen, "timings", "queue_ms",
-                              ms(L->t_arrival_ns, admit ? admit : now), "total_ms", ms(L->t_arrival_ns, now));
+                              ms(L->t_arrival_ns, admit ? admit : now), "total_ms", ms(L->t_arrival_ns, now),
+                              "attention_flags", attnmon_flags_json(flags));
         s = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(9)) : NULL;
         json_decref(o);
         L->status = 200;
@@ -208,6 +235,22 @@ static void group_complete(text_group *g) {
     group_free(g);
 }
 
+/* Every finished text is judged by its model's attention monitor (metrics, baseline, a
+ * warning line with the request id when flagged); the summary is kept when asked for. */
+static void attention_check(text_group *g, tf_job *j, int i, const tf_seq_state *st) {
+    if (!st->attn_encdec) return;
+    tf_attn_verdict v;
+    if (j->attnmon && attnmon_observe_encdec(j->attnmon, st->attn_encdec, &v) == 0 && v.flags) {
+        g->flags[i] = v.flags;
+        log_msg(LOG_WARN, "%s: attention anomaly in text %d: %s", g->lead->id, i, v.why);
+    }
+    if (g->return_attention && !(g->attn[i] = attnmon_encdec_summary_json(st->attn_encdec, g->coverage_weight)) &&
+        !g->failed) {
+        g->failed = 1;
+        herr_set(&g->err, HERR_INTERNAL, "out of memory");
+    }
+}
+
 static void on_text(tf_job *j, tf_job_event ev) {
     if (ev != JOB_EV_DONE) return;
     text_group *g = j->route_ctx;
@@ -226,6 +269,7 @@ static void on_text(tf_job *j, tf_job_event ev) {
         }
         g->n_gen[i] = st.n_generated;
         g->finish[i] = st.finish;
+        attention_check(g, j, i, &st);
     }
     if (++g->n_done == g->n && !g->submitting) group_complete(g);
 }
@@ -277,6 +321,8 @@ static void text_route(http_req *r, int translate) {
     }
     g->translate = translate;
     g->model_name = sm->info->name;
+    g->return_attention = q.return_attention;
+    g->coverage_weight = srv->cfg->attn_coverage_weight;
     /* every text is checked before any is admitted, so a bad one refuses the request whole */
     for (int i = 0; i < q.n_texts; i++) {
         char id[48];
@@ -296,6 +342,7 @@ static void text_route(http_req *r, int translate) {
         g->n_in[i] = k->n_prompt;
         k->req.params = params;
         k->model_name = sm->info->name;
+        k->attnmon = sm->attnmon;
         k->on_event = on_text;
         k->route_ctx = g;
     }

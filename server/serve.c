@@ -198,6 +198,9 @@ int serve_main(int argc, char **argv) {
     ao.entropy_floor = cfg.attn_entropy_floor;
     ao.entropy_ceiling = cfg.attn_entropy_ceiling;
     ao.sink_max = cfg.attn_sink_max;
+    ao.coverage_weight = cfg.attn_coverage_weight;
+    ao.coverage_min = cfg.attn_coverage_min;
+    ao.repeat_max = cfg.attn_repeat_max;
     ao.z = cfg.attn_z;
     ao.window = cfg.attn_window;
     ao.warmup = cfg.attn_warmup;

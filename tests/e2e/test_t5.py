@@ -144,6 +144,144 @@ class TextRoutes(unittest.TestCase):
         self.assertIn('transformerd_http_requests_total{route="/v1/translate",status="200"}', text)
 
 
+def config():
+    with open(os.path.join(MODEL, "config.json")) as f:
+        return json.load(f)
+
+
+def check_summary(test, a, n_src, n_out, beams):
+    """Shape and internal consistency of one text's encoder-decoder attention summary."""
+    c = config()
+    n_enc, n_dec, n_head = c["num_layers"], c["num_decoder_layers"], c["num_heads"]
+    for name, layers in (("encoder", n_enc), ("decoder", n_dec), ("cross", n_dec)):
+        sec = a[name]
+        test.assertEqual((sec["layers"], sec["heads"]), (layers, n_head), name)
+        test.assertEqual(len(sec["stats"]), layers)
+        for row in sec["stats"]:
+            test.assertEqual(len(row), n_head)
+            for h in row:
+                test.assertGreater(h["entropy"], 0)
+                test.assertLessEqual(h["entropy"], 1 + 1e-6)
+                test.assertGreaterEqual(h["max_weight"] + 1e-9, h["sink"])
+    x = a["cross"]
+    test.assertEqual(x["source_tokens"], n_src)
+    if beams == 1:
+        test.assertEqual(x["steps"], n_out)  # one decoder position per generated token
+    else:
+        test.assertGreaterEqual(x["steps"], n_out)
+    test.assertEqual(len(x["source_coverage"]), n_dec)
+    for layer in x["source_coverage"]:
+        test.assertEqual(len(layer), n_src)
+        test.assertAlmostEqual(sum(layer), x["steps"], delta=1e-3 * x["steps"])
+    test.assertEqual(x["covered_share"], max(x["layer_covered_share"]))
+    test.assertAlmostEqual(x["repeat_share"], sum(x["layer_repeat_share"]) / n_dec, places=9)
+    for row in x["stats"]:
+        for h in row:
+            test.assertTrue(0 <= h["coverage"] <= 1 and 0 <= h["repeat_share"] <= 1)
+
+
+# Inputs for the crafted-anomaly tests, with thresholds set for the test daemon (the
+# defaults, 0.1 / 0.25 / 0.9, flag nothing on this random model). Measured on the fixture
+# (int8): ordinary sentences cover 0.38-0.62 of their source at weight 1 and repeat
+# 0.10-0.54 of their focus; a run of 120 "x" (64 tokens after truncation) covers 0.17
+# when translated, a run of 150 "z" repeats 0.83 when summarized (coverage 0.30).
+CRAFT = ["--attn-coverage-weight", "1", "--attn-coverage-min", "0.25", "--attn-repeat-max", "0.7",
+         "--attn-warmup", "1000000"]
+NORMAL = ["The house is wonderful.", "the cat sees the dog and runs", "we think they will come",
+          "summarize this small red house", "Das Haus ist klein"]
+
+
+class Attention(unittest.TestCase):
+    def test_summary_on_translate_and_summarize(self):
+        for path, key in (("/v1/translate", "translations"), ("/v1/summarize", "summaries")):
+            for beams in (1, 4):
+                body = {"texts": TEXTS[:3], "max_new_tokens": 10, "num_beams": beams, "return_attention": "summary"}
+                js = post(path, body)
+                self.assertEqual(len(js[key]), 3)
+                self.assertIn("attention_flags", js)
+                for d in js["details"]:
+                    self.assertIn("attention_flags", d)
+                    for f in d["attention_flags"]:
+                        self.assertIn(f, js["attention_flags"])
+                    check_summary(self, d["attention"], d["input_tokens"], d["output_tokens"], beams)
+                # the summary changes nothing else, and the same request gives the same numbers
+                plain = post(path, dict(body, return_attention="none"))
+                self.assertEqual(plain[key], js[key])
+                for d in plain["details"]:
+                    self.assertNotIn("attention", d)
+                again = post(path, body)
+                self.assertEqual([d["attention"] for d in again["details"]], [d["attention"] for d in js["details"]])
+
+    def test_bad_values(self):
+        st, _, js = D.post("/v1/translate", {"text": "a", "return_attention": "full"})
+        self.assertEqual(st, 422, js)
+        self.assertIn("not supported yet", js["error"]["message"])
+        st, _, js = D.post("/v1/summarize", {"text": "a", "return_attention": "Summary"})
+        self.assertEqual((st, js["error"]["type"]), (422, "out_of_range"))
+        st, _, js = D.post("/v1/summarize", {"text": "a", "return_attention": True})
+        self.assertEqual((st, js["error"]["type"]), (400, "invalid_field"))
+
+    def test_crafted_anomalies_are_flagged_counted_and_logged(self):
+        d = harness.Daemon(BIN, "--model", "translate=" + MODEL, "--model", "summarize=" + MODEL, *CRAFT)
+        try:
+            name = os.path.basename(MODEL)
+
+            def count(kind):
+                return d.metric("transformerd_attention_anomalies_total", {"model": name, "kind": kind})
+
+            def req(path, texts, rid, **kw):
+                body = dict({"texts": texts, "max_new_tokens": 24, "min_new_tokens": 12, "truncate": True,
+                             "num_beams": 1, "return_attention": "summary"}, **kw)
+                st, h, js = d.post(path, body, headers={"X-Request-Id": rid}, timeout=120)
+                self.assertEqual(st, 200, js)
+                openapi_check.check_response(SPEC, "post", path, st, h.get("content-type", ""), js)
+                return js
+
+            for kind in ("low_source_coverage", "repeated_focus", "collapsed", "diffuse", "sink_dominated"):
+                self.assertEqual(count(kind), 0)  # exist from the start
+            # ordinary inputs cross neither threshold
+            for path in ("/v1/translate", "/v1/summarize"):
+                js = req(path, NORMAL, "attn-normal")
+                self.assertEqual(js["attention_flags"], [], [dt["attention"]["cross"]["covered_share"] for dt in js["details"]])
+                for dt in js["details"]:
+                    x = dt["attention"]["cross"]
+                    self.assertGreaterEqual(x["covered_share"], 0.25)
+                    self.assertLessEqual(x["repeat_share"], 0.7)
+            # a long run of one token: the translation reads only a few source positions
+            js = req("/v1/translate", ["ok", "x" * 120], "attn-coverage-1")
+            self.assertEqual([dt["attention_flags"] for dt in js["details"]], [[], ["low_source_coverage"]])
+            self.assertEqual(js["attention_flags"], ["low_source_coverage"])
+            self.assertLess(js["details"][1]["attention"]["cross"]["covered_share"], 0.25)
+            self.assertEqual(count("low_source_coverage"), 1)
+            self.assertTrue(d.wait_log(r"attn-coverage-1: attention anomaly in text 1: low_source_coverage: "), d.log())
+            # the summary keeps attending to the same source token step after step
+            js = req("/v1/summarize", ["z" * 150], "attn-repeat-1")
+            self.assertEqual(js["attention_flags"], ["repeated_focus"])
+            self.assertGreater(js["details"][0]["attention"]["cross"]["repeat_share"], 0.7)
+            self.assertEqual(count("repeated_focus"), 1)
+            self.assertTrue(d.wait_log(r"attn-repeat-1: attention anomaly in text 0: repeated_focus: "), d.log())
+            # flags come without the summary too
+            js = req("/v1/summarize", ["z" * 150], "attn-repeat-2", return_attention="none")
+            self.assertEqual(js["details"][0]["attention_flags"], ["repeated_focus"])
+            self.assertNotIn("attention", js["details"][0])
+            self.assertEqual(count("repeated_focus"), 2)
+            # fewer than 4 decoder steps: not judged, whatever the thresholds
+            js = req("/v1/translate", ["x" * 120], "attn-short", max_new_tokens=3, min_new_tokens=3)
+            self.assertEqual(js["attention_flags"], [])
+            self.assertEqual(count("low_source_coverage"), 1)
+            for kind in ("collapsed", "diffuse", "sink_dominated"):
+                self.assertEqual(count(kind), 0)
+            # histograms: layers labelled by stack, coverage by model
+            judged = 2 * len(NORMAL) + 2 + 2
+            self.assertEqual(d.metric("transformerd_attention_entropy_count", {"model": name, "layer": "encoder.0"}), judged)
+            self.assertEqual(d.metric("transformerd_attention_sink_share_count", {"model": name, "layer": "cross.2"}), judged)
+            self.assertEqual(d.metric("transformerd_attention_source_coverage_count", {"model": name}), judged)
+            self.assertEqual(d.metric("transformerd_attention_repeat_share_count", {"model": name, "layer": "cross.0"}), judged)
+            self.assertNotIn("head=", d.metrics())
+        finally:
+            self.assertEqual(d.stop(), 0)
+
+
 def main():
     global BIN
     if len(sys.argv) < 2:

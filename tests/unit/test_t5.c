@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "models/beam.h"
 #include "models/model_impl.h"
 
 #define GOLDEN "tests/reference/t5_golden.json"
@@ -359,6 +360,217 @@ START_TEST(min_new_tokens_forbids_eos) {
 }
 END_TEST
 
+/* ---- attention statistics (tf_gen_params.attn_summary) ---- */
+
+/* Steps the sequences together like run_chunked and counts each one's decoder rows (one
+ * per live beam per decoder position), which is what every decoder accumulator must see. */
+static void run_counting_rows(tf_model *m, tf_seq **seqs, int n, int *rows) {
+    tf_err err = {0};
+    for (int i = 0; i < n; i++) rows[i] = 0;
+    for (;;) {
+        tf_seq *live[64];
+        int n_tok[64], k = 0;
+        for (int i = 0; i < n; i++) {
+            if (seq_finished(seqs[i])) continue;
+            live[k] = seqs[i];
+            n_tok[k] = seq_next_chunk(seqs[i], 512);
+            if (seqs[i]->n_past + n_tok[k] >= seqs[i]->n_prompt) rows[i] += seqs[i]->beam ? seqs[i]->beam->n_live : 1;
+            k++;
+        }
+        if (k == 0) return;
+        tf_batch b = {.n_seqs = k, .seqs = live, .n_tokens = n_tok};
+        ck_assert_msg(model_step(m, &b, &err) == 0, "%s", err.msg);
+    }
+}
+
+/* Every accumulator saw exactly the rows it should, and the sums are what softmax rows
+ * can give: each encoder and cross row sums to 1 over prompt keys, coverage over the
+ * source sums to the rows. */
+static void check_encdec_counts(const tf_seq *s, int rows) {
+    tf_seq_state st;
+    seq_state(s, &st);
+    ck_assert_ptr_null(st.attn);
+    const tf_attn_encdec *a = st.attn_encdec;
+    ck_assert_ptr_nonnull(a);
+    ck_assert_int_eq(a->n_src, st.n_prompt);
+    ck_assert_int_eq(a->n_enc_layer, 2);
+    ck_assert_int_eq(a->n_dec_layer, 3);
+    ck_assert_int_eq(a->n_head, 4);
+    /* greedy: each generated token came from one decoder position; beams: one position per
+     * search step, each with a row per live beam (the first has one) */
+    if (!s->beam) ck_assert_int_eq(a->n_steps, st.n_generated);
+    ck_assert_int_eq(rows >= a->n_steps && rows <= 1 + (a->n_steps - 1) * (s->beam ? 3 : 1), 1);
+    for (int i = 0; i < a->n_enc_layer * a->n_head; i++) {
+        ck_assert_int_eq(a->enc[i].n_rows, a->n_src);
+        ck_assert_int_eq(a->enc[i].n_entropy_rows, a->n_src);
+        ck_assert(fabs(a->enc[i].prompt_sum - a->n_src) < 1e-4 * a->n_src);
+    }
+    for (int i = 0; i < a->n_dec_layer * a->n_head; i++) {
+        ck_assert_int_eq(a->dec[i].n_rows, rows);
+        ck_assert_int_eq(a->dec[i].n_entropy_rows, rows - 1); /* position 0 sees one key */
+        ck_assert_int_eq(a->cross[i].n_rows, rows);
+        ck_assert_int_eq(a->cover[i].n_steps, rows);
+        ck_assert_int_eq(a->cover[i].n_src, a->n_src);
+        ck_assert_int_ge(a->cover[i].n_repeat, 0);
+        ck_assert_int_le(a->cover[i].n_repeat, rows - 1);
+        double sum = 0;
+        for (int j = 0; j < a->n_src; j++) sum += a->cover[i].coverage[j];
+        ck_assert_msg(fabs(sum - rows) < 1e-4 * rows, "coverage sums to %f over %d rows", sum, rows);
+        ck_assert(fabs(a->cross[i].prompt_sum - rows) < 1e-4 * rows);
+    }
+}
+
+static int stats_equal(const tf_attn_encdec *a, const tf_attn_encdec *b) {
+    const size_t E = (size_t)a->n_enc_layer * a->n_head, D = (size_t)a->n_dec_layer * a->n_head;
+    if (a->n_steps != b->n_steps || memcmp(a->enc, b->enc, E * sizeof *a->enc) ||
+        memcmp(a->dec, b->dec, D * sizeof *a->dec) || memcmp(a->cross, b->cross, D * sizeof *a->cross))
+        return 0;
+    for (size_t i = 0; i < D; i++)
+        if (a->cover[i].n_steps != b->cover[i].n_steps || a->cover[i].n_repeat != b->cover[i].n_repeat ||
+            memcmp(a->cover[i].coverage, b->cover[i].coverage, sizeof(float) * (size_t)a->n_src))
+            return 0;
+    return 1;
+}
+
+/* Greedy and beam sequences: exact row counts, the same tokens as without statistics, and
+ * (int8: integer accumulation, so batch composition changes nothing) the same statistics
+ * alone as batched with every other case: no sequence's rows reach another's sums. */
+START_TEST(attention_statistics) {
+    const int int8 = _i;
+    tf_model *m = load(2, int8);
+    json_t *cases = cases_of(2);
+    tf_seq *seqs[16], *plain[16];
+    int rows[16], n = 0;
+    for (size_t ci = 0; ci < json_array_size(cases); ci++)
+        for (int beams = 1; beams <= 3; beams += 2) {
+            tf_gen_params p;
+            gen_params_default(&p);
+            p.max_new_tokens = 8;
+            p.num_beams = beams;
+            plain[n] = new_seq(m, json_array_get(cases, ci), &p);
+            p.attn_summary = 1;
+            seqs[n++] = new_seq(m, json_array_get(cases, ci), &p);
+        }
+    run_all(m, plain, n);
+    /* alone first, then everything in one batch */
+    tf_seq *alone[16];
+    for (int i = 0; i < n; i++) {
+        tf_gen_params p;
+        gen_params_default(&p);
+        p.max_new_tokens = 8;
+        p.num_beams = seqs[i]->beam ? 3 : 1;
+        p.attn_summary = 1;
+        alone[i] = new_seq(m, json_array_get(cases, (size_t)i / 2), &p);
+        int r;
+        run_counting_rows(m, &alone[i], 1, &r);
+        check_encdec_counts(alone[i], r);
+    }
+    run_counting_rows(m, seqs, n, rows);
+    for (int i = 0; i < n; i++) {
+        tf_seq_state a, b;
+        seq_state(seqs[i], &a);
+        seq_state(plain[i], &b);
+        ck_assert_ptr_null(b.attn_encdec);
+        ck_assert_int_eq(a.n_generated, b.n_generated);
+        ck_assert(memcmp(a.tokens, b.tokens, sizeof(int32_t) * (size_t)a.n_generated) == 0);
+        check_encdec_counts(seqs[i], rows[i]);
+        if (int8) {
+            seq_state(alone[i], &b);
+            ck_assert_msg(stats_equal(a.attn_encdec, b.attn_encdec), "sequence %d: batched statistics differ", i);
+        }
+        seq_free(seqs[i]);
+        seq_free(plain[i]);
+        seq_free(alone[i]);
+    }
+    model_free(m);
+}
+END_TEST
+
+/* The cross-attention focus (first largest weight) of every (layer, head) at each of the
+ * n + 1 decoder positions of a sequence teacher-forced with toks after the start token:
+ * the row of a position is the growth of the coverage it causes. focus: [n + 1][LH]. */
+static void forced_focus(tf_model *m, json_t *c, const int32_t *toks, int n, int *focus) {
+    tf_gen_params p;
+    gen_params_default(&p);
+    p.max_new_tokens = n + 2;
+    p.attn_summary = 1;
+    tf_seq *s = new_seq(m, c, &p);
+    tf_seq_state st;
+    seq_state(s, &st);
+    const tf_attn_encdec *a = st.attn_encdec;
+    const int LH = a->n_dec_layer * a->n_head, S = a->n_src;
+    float *prev = calloc((size_t)LH * S, sizeof(float)), *logits = malloc(sizeof(float) * m->info.vocab_size);
+    tf_err err = {0};
+    for (int k = 0; k <= n; k++) {
+        ck_assert_int_eq(model_forward_logits(m, s, seq_next_chunk(s, 512), logits, &err), 0);
+        for (int lh = 0; lh < LH; lh++) {
+            int best = 0;
+            float best_w = -1;
+            for (int j = 0; j < S; j++) {
+                const float w = a->cover[lh].coverage[j] - prev[lh * S + j];
+                if (w > best_w) best_w = w, best = j;
+                prev[lh * S + j] = a->cover[lh].coverage[j];
+            }
+            focus[k * LH + lh] = best;
+        }
+        if (k < n) seq_append_token(s, toks[k], 0);
+    }
+    free(prev);
+    free(logits);
+    seq_free(s);
+}
+
+/* Repeated focus is counted within each beam: a row repeats when its focus equals that of
+ * the row its beam continued (the row of its prefix minus the last token), whichever
+ * slot or order the search kept them in. Every row of the search is recomputed alone by
+ * teacher forcing its prefix (int8: the same rows bit for bit). */
+START_TEST(repeated_focus_is_per_beam) {
+    tf_model *m = load(2, 1);
+    json_t *c = json_array_get(cases_of(2), 1);
+    for (int beams = 1; beams <= 4; beams += 3) {
+        tf_gen_params p;
+        gen_params_default(&p);
+        p.max_new_tokens = 8;
+        p.num_beams = beams;
+        p.min_new_tokens = 6;
+        p.attn_summary = 1;
+        tf_seq *s = new_seq(m, c, &p);
+        enum { LH = 3 * 4 };
+        long want[LH] = {0};
+        int focus[10 * LH], n_rows = 0;
+        tf_err err = {0};
+        while (!seq_finished(s)) {
+            const tf_beam *b = s->beam;
+            const int n_live = b ? b->n_live : 1;
+            for (int r = 0; r < n_live; r++) {
+                const int32_t *prefix = b ? b->tok + (size_t)r * b->max_new : s->tokens + s->n_prompt;
+                const int len = b ? b->cur : s->n_tokens - s->n_prompt;
+                n_rows++;
+                if (len == 0) continue;
+                forced_focus(m, c, prefix, len, focus);
+                for (int lh = 0; lh < LH; lh++) want[lh] += focus[len * LH + lh] == focus[(len - 1) * LH + lh];
+            }
+            tf_seq *one[1] = {s};
+            int n_tok[1] = {seq_next_chunk(s, 512)};
+            tf_batch bt = {.n_seqs = 1, .seqs = one, .n_tokens = n_tok};
+            ck_assert_int_eq(model_step(m, &bt, &err), 0);
+        }
+        tf_seq_state st;
+        seq_state(s, &st);
+        long total = 0;
+        for (int lh = 0; lh < LH; lh++) {
+            ck_assert_int_eq(st.attn_encdec->cover[lh].n_steps, n_rows);
+            ck_assert_msg(st.attn_encdec->cover[lh].n_repeat == want[lh], "beams %d, layer %d head %d: %d repeats, want %ld",
+                          beams, lh / 4, lh % 4, st.attn_encdec->cover[lh].n_repeat, want[lh]);
+            total += want[lh];
+        }
+        printf("t5 repeated focus, %d beam(s): %d rows, %ld repeats over %d layer-heads\n", beams, n_rows, total, LH);
+        seq_free(s);
+    }
+    model_free(m);
+}
+END_TEST
+
 Suite *t5_suite(void) {
     Suite *s = suite_create("t5");
     TCase *tc = tcase_create("reference");
@@ -369,6 +581,8 @@ Suite *t5_suite(void) {
     tcase_add_loop_test(tc, batched_matches_reference, 0, 6);
     tcase_add_test(tc, text_tasks_and_limits);
     tcase_add_test(tc, min_new_tokens_forbids_eos);
+    tcase_add_loop_test(tc, attention_statistics, 0, 2);
+    tcase_add_test(tc, repeated_focus_is_per_beam);
     suite_add_tcase(s, tc);
     return s;
 }
