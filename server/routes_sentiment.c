@@ -123,7 +123,10 @@ static int tokenize_texts(tf_job *j, const tf_model *m, const tf_sentiment_reque
 }
 
 /* Attention memory of the job's texts: statistics for every text (monitoring is always on;
- * the kernel sums them from weights it has), and with "full" one (n x n) store per picked
+ * the kernel sums them from weights it has: measured on a 2-core Zen 5, they add ~50% to
+ * attn_full itself (12 heads x 64, 128 tokens, one thread: 1.60 -> 2.44 ms), and attention
+ * is ~6% of a DistilBERT-base classify of 128-token texts, so ~3% of the call; less for
+ * shorter texts), and with "full" one (n x n) store per picked
  * pair of each text, after the pick and the size bound are checked. The request's mode and
  * pick move into j->req, which the job owns and renders from. */
 static int admit_attention(tf_server *srv, tf_served_model *sm, tf_job *j, tf_sentiment_request *q,
