@@ -38,12 +38,16 @@ $(BUILD)/core/ops.o $(BUILD)/core/attention.o: ISA_FLAGS := -O3 -fno-trapping-ma
 $(BUILD)/core/gemm_avx2.o $(BUILD)/core/attn_rows_avx2.o: ISA_FLAGS := -mavx2 -mfma -mf16c
 $(BUILD)/core/gemm_vnni.o $(BUILD)/core/attn_rows_avx512.o $(BUILD)/core/act_avx512.o: ISA_FLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx2 -mfma -mf16c
 
-.PHONY: all deps run test test-run unit e2e bench bench-run install clean check-layers models fixtures reference quality
+.PHONY: all deps deps-test run test test-run unit e2e bench bench-run install clean check-layers models fixtures reference quality
 
 all: $(BIN) $(TOOLS_BIN)
 
 deps:
 	@./deploy/install-deps.sh
+
+# The tests also need a headless browser, promtool and systemd-analyze (install-deps.sh).
+deps-test:
+	@./deploy/install-deps.sh --test
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -100,7 +104,7 @@ run: deps
 	@$(MAKE) --no-print-directory all
 	$(BIN) serve --listen $(LISTEN)
 
-test: deps
+test: deps-test
 	@$(MAKE) --no-print-directory test-run
 
 test-run: all $(UNIT_BIN) check-layers

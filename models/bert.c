@@ -310,6 +310,8 @@ static int enc_load(tf_model *m, const tf_hf_config *cfg, tf_ckpt *ck, const enc
     m->info.weight_bytes = bytes;
     m->info.n_ctx = b->n_pos;
     m->info.vocab_size = b->n_vocab;
+    m->attn_n_layer = b->n_layer;
+    m->attn_n_head = b->n_head;
     return 0;
 }
 
@@ -350,7 +352,8 @@ static int ensure_scratch(bert *b, int rows, int n_texts, tf_err *err) {
 typedef struct attn_job {
     bert *b;
     const int *n_ids;
-    int n_texts;
+    int n_texts, layer;
+    const tf_cls_attn *attn; /* borrowed, [n_texts] or NULL */
     tf_attn_shape shape;
 } attn_job;
 
@@ -364,18 +367,30 @@ static void attn_worker(void *ctx, int ith, int nth) {
     for (int item = ith; item < n_items; item += nth) {
         const int ti = item / b->n_head, h = item % b->n_head;
         const float *q = b->qkv + (size_t)b->row_of[ti] * w;
-        attn_full(&j->shape, q, j->n_ids[ti], q + b->e, q + 2 * b->e, j->n_ids[ti], h, h + 1,
+        tf_attn_shape shape = j->shape;
+        const tf_cls_attn *a = j->attn ? &j->attn[ti] : NULL;
+        const size_t pair0 = (size_t)j->layer * b->n_head;
+        if (a && a->stats) {
+            shape.stats = a->stats + pair0;
+            shape.n_prompt = j->n_ids[ti]; /* an encoder has no generated keys */
+        }
+        if (a && a->full) {
+            shape.capture = a->full + pair0;
+            shape.capture_ld = j->n_ids[ti];
+        }
+        attn_full(&shape, q, j->n_ids[ti], q + b->e, q + 2 * b->e, j->n_ids[ti], h, h + 1,
                   b->att + (size_t)b->row_of[ti] * b->e, scores);
     }
 }
 
-static void layer_forward(tf_model *m, bert *b, int li, const int *n_ids, int n_texts, int rows) {
+static void layer_forward(tf_model *m, bert *b, int li, const int *n_ids, int n_texts,
+                          const tf_cls_attn *attn, int rows) {
     enc_layer *l = &b->layers[li];
     const int e = b->e, dh = e / b->n_head;
     const size_t n = (size_t)rows * e;
     /* x = LN(x + o(attn(qkv(x)))) */
     linear_forward(&l->qkv, m->pool, &b->ws, b->x, rows, b->qkv);
-    attn_job job = {.b = b, .n_ids = n_ids, .n_texts = n_texts,
+    attn_job job = {.b = b, .n_ids = n_ids, .n_texts = n_texts, .layer = li, .attn = attn,
                     .shape = {.n_head = b->n_head, .n_kv_head = b->n_head, .d_head = dh,
                               .scale = 1.0f / sqrtf((float)dh), .ldq = 3 * e, .ldkv = 3 * e,
                               .ldo = e}};
@@ -395,7 +410,7 @@ static void layer_forward(tf_model *m, bert *b, int li, const int *n_ids, int n_
 }
 
 static int bert_classify(tf_model *m, const int32_t *const *ids, const int *n_ids, int n_texts,
-                         float *probs, tf_err *err) {
+                         const tf_cls_attn *attn, float *probs, tf_err *err) {
     bert *b = m->impl;
     const int e = b->e;
     int rows = 0;
@@ -414,7 +429,7 @@ static int bert_classify(tf_model *m, const int32_t *const *ids, const int *n_id
         }
     }
     ops_layernorm(b->x, b->x, rows, e, b->eln_w, b->eln_b, b->eps);
-    for (int li = 0; li < b->n_layer; li++) layer_forward(m, b, li, n_ids, n_texts, rows);
+    for (int li = 0; li < b->n_layer; li++) layer_forward(m, b, li, n_ids, n_texts, attn, rows);
     /* head over each text's first ([CLS]) row */
     for (int ti = 0; ti < n_texts; ti++)
         memcpy(b->cls + (size_t)ti * e, b->x + (size_t)b->row_of[ti] * e, sizeof(float) * e);

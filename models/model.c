@@ -79,6 +79,8 @@ int model_load(const char *dir, const tf_model_opts *opts, tf_model **out, tf_er
     m->info.tasks = m->family->tasks;
     m->info.eos_id = m->eos_id;
     m->info.n_threads = n_threads;
+    m->info.attn_n_layer = m->attn_n_head > 0 ? (m->attn_n_layer ? m->attn_n_layer : m->kv_n_layer) : 0;
+    m->info.attn_n_head = m->info.attn_n_layer > 0 ? m->attn_n_head : 0;
     *out = m;
     return 0;
 fail:
@@ -287,6 +289,11 @@ int model_encode_for_task(const tf_model *m, const char *text, size_t len, int t
 
 int model_classify(tf_model *m, const int32_t *const *ids, const int *n_ids, int n_texts,
                    float *probs, tf_err *err) {
+    return model_classify_attn(m, ids, n_ids, n_texts, NULL, probs, err);
+}
+
+int model_classify_attn(tf_model *m, const int32_t *const *ids, const int *n_ids, int n_texts,
+                        const tf_cls_attn *attn, float *probs, tf_err *err) {
     if (!m->family->classify || m->n_labels <= 0)
         return err_set(err, TF_EUNSUPPORTED, "model %s (%s) has no classification head", m->name,
                        m->family->architecture);
@@ -301,5 +308,5 @@ int model_classify(tf_model *m, const int32_t *const *ids, const int *n_ids, int
                 return err_set(err, TF_EINVALID, "text %d: token id %ld outside [0, %d)", i,
                                (long)ids[i][j], m->info.vocab_size);
     }
-    return m->family->classify(m, ids, n_ids, n_texts, probs, err);
+    return m->family->classify(m, ids, n_ids, n_texts, attn, probs, err);
 }

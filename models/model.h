@@ -63,6 +63,10 @@ typedef struct tf_model_info {
     int eos_id;               /* -1 if none */
     size_t weight_bytes;      /* resident weight memory */
     int n_threads;
+    /* Self-attention geometry the attention statistics and "full" weights are indexed by
+     * (tf_seq_state.attn, tf_cls_attn): layers, and query heads per layer; 0 when the family
+     * reports none. */
+    int attn_n_layer, attn_n_head;
 } tf_model_info;
 
 int model_load(const char *dir, const tf_model_opts *opts, tf_model **out, tf_err *err);
@@ -80,6 +84,15 @@ int model_detokenize(const tf_model *m, const int32_t *ids, int n_ids, char **te
 
 #define TF_MAX_STOP 16
 
+/* The (layer, head) pairs whose full attention weights a request keeps: every listed layer
+ * times every listed head. Indices must be in range and distinct; n = 0 means all. */
+typedef struct tf_attn_select {
+    const int *layers; /* borrowed, [n_layers] */
+    int n_layers;
+    const int *heads;  /* borrowed, [n_heads] */
+    int n_heads;
+} tf_attn_select;
+
 typedef struct tf_gen_params {
     int max_new_tokens;        /* >= 1 */
     float temperature;         /* 0 = greedy */
@@ -89,6 +102,12 @@ typedef struct tf_gen_params {
     float repetition_penalty;  /* 1 = off; HF semantics (divide positive, multiply negative) */
     int ignore_eos;            /* benchmarks: keep going past EOS */
     int attn_summary;          /* collect per-layer/head attention statistics */
+    /* Keep the softmax rows of attn_sel's (layer, head) pairs for every position fed (see
+     * tf_seq_state.attn_full): (n_prompt + max_new_tokens)^2 floats per pair, so the caller
+     * bounds the selection. Off by default: the kernels then copy nothing. Decoder-only
+     * families; TF_EUNSUPPORTED elsewhere. */
+    int attn_full;
+    tf_attn_select attn_sel;   /* borrowed for seq_new only */
     int n_stop;                /* <= TF_MAX_STOP */
     const char *stop[TF_MAX_STOP]; /* borrowed; seq_new copies them */
     /* Beam search and length controls (transformers' generate() semantics). The defaults
@@ -161,6 +180,13 @@ typedef struct tf_seq_state {
     /* Encoder-decoder models with attn_summary: view of the sequence's statistics (kept
      * current by every step); NULL otherwise. */
     const tf_attn_encdec *attn_encdec;
+    /* With attn_full: [attn_n_layer * attn_n_head] row stores, NULL for a pair not selected;
+     * the row of the query at position p (prompt positions first, then generated) is
+     * attn_full[l * attn_n_head + h] + p * attn_full_ld, its p + 1 causal weights. Rows
+     * [0, attn_full_rows) are filled: every position fed, i.e. all but the last generated
+     * token, which is sampled but never fed. NULL otherwise. */
+    const float *const *attn_full;
+    int attn_full_ld, attn_full_rows;
 } tf_seq_state;
 
 void seq_state(const tf_seq *s, tf_seq_state *out);
@@ -242,5 +268,18 @@ int model_encode_for_task(const tf_model *m, const char *text, size_t len, int t
  * threading rule as model_step: one thread at a time per model (the step worker). */
 int model_classify(tf_model *m, const int32_t *const *ids, const int *n_ids, int n_texts,
                    float *probs, tf_err *err);
+
+/* What a classify call records about one text's self-attention (info.attn_n_layer x
+ * info.attn_n_head pairs, indexed l * attn_n_head + h). Written by the call; the caller
+ * owns the memory and zeroes the stats. */
+typedef struct tf_cls_attn {
+    tf_attn_stats *stats; /* NULL, or [pairs] sums over the text's rows (every row sees every key) */
+    float *const *full;   /* NULL, or [pairs] stores, NULL for a pair not wanted: row i of a
+                           * store is query position i's n_ids weights (an n_ids x n_ids matrix) */
+} tf_cls_attn;
+
+/* model_classify that also fills attn[i] for text i (attn NULL: as model_classify). */
+int model_classify_attn(tf_model *m, const int32_t *const *ids, const int *n_ids, int n_texts,
+                        const tf_cls_attn *attn, float *probs, tf_err *err);
 
 #endif

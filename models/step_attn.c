@@ -1,7 +1,7 @@
 /* DESIGN: the self-attention of one decoder layer for every sequence of a batched step,
  * shared by the decoder-only families. Work items are (sequence, query head) pairs dealt
  * round-robin to the pool threads; each reads its sequence's own KV cache and, when the
- * sequence asked for them, accumulates its attention statistics. */
+ * sequence asked for them, accumulates its attention statistics and keeps its full rows. */
 #include "models/model_impl.h"
 
 typedef struct step_attn_job {
@@ -29,6 +29,10 @@ static void step_attn_worker(void *ctx, int ith, int nth) {
         if (s->attn) {
             shape.stats = s->attn + (size_t)j->layer * n_head;
             shape.n_prompt = s->n_prompt;
+        }
+        if (s->attn_cap) {
+            shape.capture = s->attn_cap + (size_t)j->layer * n_head;
+            shape.capture_ld = s->n_cap;
         }
         attn_causal(&shape, j->q + (size_t)row * shape.ldq, j->n_tokens[si],
                     seq_k_layer(s, j->layer), seq_v_layer(s, j->layer), s->n_past, h, h + 1,

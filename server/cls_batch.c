@@ -38,6 +38,7 @@ struct tf_cbatch {
     cls_item *b_items;      /* owned, [max_batch] */
     const int32_t **b_ids;  /* owned, [max_batch]: views of the jobs' ids */
     int *b_n;               /* owned, [max_batch] */
+    tf_cls_attn *b_attn;    /* owned, [max_batch]: views of the jobs' attention memory */
     float *b_probs;         /* owned, [max_batch * n_labels] */
     int n_batch, b_rc;
     tf_err b_err;
@@ -77,7 +78,7 @@ static void work_cb(uv_work_t *w) {
     tf_cbatch *b = w->data;
     uint64_t t0 = job_now_ns();
     memset(&b->b_err, 0, sizeof b->b_err);
-    b->b_rc = model_classify(b->model, b->b_ids, b->b_n, b->n_batch, b->b_probs, &b->b_err);
+    b->b_rc = model_classify_attn(b->model, b->b_ids, b->b_n, b->n_batch, b->b_attn, b->b_probs, &b->b_err);
     b->b_ns = job_now_ns() - t0;
 }
 
@@ -131,6 +132,7 @@ static void form_batch(tf_cbatch *b) {
         b->b_items[i] = *it;
         b->b_ids[i] = it->job->text_ids[it->index];
         b->b_n[i] = it->job->text_n_ids[it->index];
+        b->b_attn[i] = it->job->cls_attn ? it->job->cls_attn[it->index] : (tf_cls_attn){0};
         it->job = NULL; /* taken */
     }
     int k = 0;
@@ -181,9 +183,10 @@ int cbatch_new(uv_loop_t *loop, tf_model *model, const tf_cbatch_opts *opts, tf_
     b->b_items = calloc(n, sizeof *b->b_items);
     b->b_ids = calloc(n, sizeof *b->b_ids);
     b->b_n = calloc(n, sizeof *b->b_n);
+    b->b_attn = calloc(n, sizeof *b->b_attn);
     b->b_probs = calloc(n * (size_t)(b->n_labels > 0 ? b->n_labels : 1), sizeof *b->b_probs);
     b->sort_idx = calloc(4 * n, sizeof *b->sort_idx);
-    if (!b->b_items || !b->b_ids || !b->b_n || !b->b_probs || !b->sort_idx) {
+    if (!b->b_items || !b->b_ids || !b->b_n || !b->b_attn || !b->b_probs || !b->sort_idx) {
         cbatch_free(b);
         return err_set(err, TF_ENOMEM, "classify batcher: out of memory");
     }
@@ -252,6 +255,7 @@ void cbatch_free(tf_cbatch *b) {
     free(b->b_items);
     free(b->b_ids);
     free(b->b_n);
+    free(b->b_attn);
     free(b->b_probs);
     free(b->sort_idx);
     free(b);

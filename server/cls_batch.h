@@ -15,8 +15,9 @@
  *     cbatch_cancel(b, job);           // client gone
  *     cbatch_drain(b);  cbatch_close(b); ...uv_run...; cbatch_free(b);
  *
- * Thread-safety: loop thread only, except model_classify on the worker, which reads only
- * the batch's id arrays and writes only the batch's probability buffer.
+ * Thread-safety: loop thread only, except model_classify_attn on the worker, which reads
+ * only the batch's id arrays and writes only the batch's probability buffer and its jobs'
+ * attention memory (tf_job.cls_attn; a cancelled job lives until the call returns).
  */
 #ifndef TF_SERVER_CLS_BATCH_H
 #define TF_SERVER_CLS_BATCH_H

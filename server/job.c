@@ -53,6 +53,10 @@ void job_unref(tf_job *j) {
     free(j->text_ids);
     free(j->text_n_ids);
     free(j->probs);
+    free(j->cls_attn);
+    free(j->text_attn);
+    free(j->text_full_tab);
+    free(j->text_full);
     req_close(&j->req);
     buf_close(&j->out);
     free(j);

@@ -45,6 +45,7 @@ struct tf_job {
     const char *model_name;   /* borrowed from the model's info */
     tf_seq *seq;              /* owned while RUNNING; freed by the scheduler */
     struct tf_attnmon *attnmon; /* borrowed: the model's attention monitor, or NULL */
+    const tf_model *model;    /* borrowed: for rendering (labels, token strings) */
 
     int cancelled;            /* client gone: drop at the next step boundary */
     int failed;               /* err holds why */
@@ -66,13 +67,18 @@ struct tf_job {
     tf_job *next, *prev;      /* scheduler's queue / running list */
 
     /* Sentiment (/v1/sentiment): the texts' ids in, the label probabilities out. */
-    const tf_model *cls_model; /* borrowed: labels for rendering */
     int n_texts, n_texts_done;
     int64_t n_text_tokens;
     int32_t **text_ids;       /* owned, [n_texts], each owned */
     int *text_n_ids;          /* owned, [n_texts] */
     float *probs;             /* owned, [n_texts * n_labels] */
     uint64_t classify_ns;     /* model time of the batches this job's texts ran in */
+    /* Their attention, filled by the classify call: statistics always (monitoring), full
+     * rows when asked. cls_attn[i] points into these for text i. */
+    tf_cls_attn *cls_attn;    /* owned, [n_texts] */
+    tf_attn_stats *text_attn; /* owned, [n_texts][attn pairs] */
+    float **text_full_tab;    /* owned, [n_texts][attn pairs] views into text_full, or NULL */
+    float *text_full;         /* owned, every text's (n x n) stores, or NULL */
 };
 
 int job_new(const char *id, tf_job **out); /* refs = 1 */

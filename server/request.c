@@ -12,11 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum { F_STRING, F_INT, F_NUMBER, F_BOOL, F_STOP, F_PROMPT, F_IGNORE, F_ATTENTION } field_kind;
+typedef enum { F_STRING, F_INT, F_NUMBER, F_BOOL, F_STOP, F_PROMPT, F_IGNORE, F_ATTENTION, F_INDICES } field_kind;
 
 typedef enum {
     K_PROMPT, K_MODEL, K_MAX_NEW, K_TEMPERATURE, K_TOP_K, K_TOP_P, K_SEED, K_REP_PENALTY,
-    K_STOP, K_STREAM, K_LOGPROBS, K_ATTENTION, K_NONE
+    K_STOP, K_STREAM, K_LOGPROBS, K_ATTENTION, K_ATTN_LAYERS, K_ATTN_HEADS, K_NONE
 } field_key;
 
 typedef struct field {
@@ -41,6 +41,8 @@ static const field generate_fields[] = {
     {"stream", F_BOOL, K_STREAM, 0, 0, 0},
     {"logprobs", F_BOOL, K_LOGPROBS, 0, 0, 0},
     {"return_attention", F_ATTENTION, K_ATTENTION, 0, 0, 0},
+    {"attention_layers", F_INDICES, K_ATTN_LAYERS, 0, 0, 0},
+    {"attention_heads", F_INDICES, K_ATTN_HEADS, 0, 0, 0},
 };
 
 /* The OpenAI completions subset. */
@@ -124,16 +126,12 @@ static int apply(tf_gen_request *r, const field *f, json_t *v, const tf_req_limi
         return 0;
     case F_STOP:
         return parse_stop(r, f->name, v, r->api == REQ_COMPLETIONS, e);
-    case F_ATTENTION: /* attention statistics in the response (attnmon.h) */
-        if (!json_is_string(v)) return herr_set(e, HERR_INVALID_FIELD, "%s must be a string", f->name);
-        if (!strcmp(json_string_value(v), "summary") || !strcmp(json_string_value(v), "none")) {
-            r->return_attention = json_string_value(v)[0] == 's';
-            return 0;
-        }
-        if (!strcmp(json_string_value(v), "full"))
-            return herr_set(e, HERR_OUT_OF_RANGE, "%s \"full\" is not supported yet; use \"summary\" or \"none\"",
-                            f->name);
-        return herr_set(e, HERR_OUT_OF_RANGE, "%s must be one of \"summary\", \"none\"", f->name);
+    case F_ATTENTION: /* attention statistics or weights in the response (attnmon.h, attnfull.h) */
+        return attnfull_parse_mode(v, f->name, &r->return_attention, e);
+    case F_INDICES: /* checked against the model at admission */
+        if (f->key == K_ATTN_LAYERS)
+            return attnfull_parse_indices(v, f->name, &r->attn_pick.layers, &r->attn_pick.n_layers, e);
+        return attnfull_parse_indices(v, f->name, &r->attn_pick.heads, &r->attn_pick.n_heads, e);
     case F_INT:
         if (!json_is_integer(v)) return herr_set(e, HERR_INVALID_FIELD, "%s must be an integer", f->name);
         num = (double)json_integer_value(v);
@@ -220,6 +218,7 @@ void req_close(tf_gen_request *r) {
     free(r->prompt);
     free(r->model);
     for (int i = 0; i < TF_MAX_STOP; i++) free(r->stop_buf[i]);
+    attnfull_pick_close(&r->attn_pick);
     memset(r, 0, sizeof *r);
 }
 
@@ -264,6 +263,14 @@ int req_parse_sentiment(const char *body, size_t len, int max_texts, tf_sentimen
                 goto done;
             }
             r->truncate = json_is_true(v);
+        } else if (strcmp(key, "return_attention") == 0) {
+            if ((rc = attnfull_parse_mode(v, key, &r->return_attention, e)) < 0) goto done;
+        } else if (strcmp(key, "attention_layers") == 0 || strcmp(key, "attention_heads") == 0) {
+            tf_attn_pick *p = &r->attn_pick;
+            int layers = strcmp(key, "attention_layers") == 0;
+            if ((rc = attnfull_parse_indices(v, key, layers ? &p->layers : &p->heads,
+                                             layers ? &p->n_layers : &p->n_heads, e)) < 0)
+                goto done;
         } else if (strcmp(key, "model") == 0) {
             if (!json_is_string(v)) {
                 rc = herr_set(e, HERR_INVALID_FIELD, "model must be a string");
@@ -314,5 +321,6 @@ void req_sentiment_close(tf_sentiment_request *r) {
     free(r->texts);
     free(r->lens);
     free(r->model);
+    attnfull_pick_close(&r->attn_pick);
     memset(r, 0, sizeof *r);
 }

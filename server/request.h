@@ -18,6 +18,7 @@
 #include <stddef.h>
 
 #include "models/model.h"
+#include "server/attnfull.h"
 #include "server/errors.h"
 
 typedef enum { REQ_GENERATE, REQ_COMPLETIONS } tf_req_api;
@@ -36,10 +37,12 @@ typedef struct tf_gen_request {
     int seed_given;
     int stream;
     int logprobs;
-    int return_attention; /* /v1/generate: 1 = "summary" */
+    int return_attention; /* /v1/generate: ATTN_RET_* */
+    tf_attn_pick attn_pick; /* attention_layers / attention_heads; range-checked at admission */
 } tf_gen_request;
 
-/* POST /v1/sentiment: {"text": str} or {"texts": [str, ...]}, "truncate", "model".
+/* POST /v1/sentiment: {"text": str} or {"texts": [str, ...]}, "truncate", "model",
+ * "return_attention", "attention_layers", "attention_heads".
  * Unknown fields and wrong types are 400 (named), an empty text 400, more than max_texts
  * texts 413 (too_many_texts). */
 typedef struct tf_sentiment_request {
@@ -48,6 +51,8 @@ typedef struct tf_sentiment_request {
     int n_texts;
     int truncate;
     char *model;   /* owned; NULL = the task's default model */
+    int return_attention;   /* ATTN_RET_* */
+    tf_attn_pick attn_pick; /* range-checked at admission */
 } tf_sentiment_request;
 
 int req_parse_sentiment(const char *body, size_t len, int max_texts, tf_sentiment_request *out,

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "server/attnfull.h"
 #include "server/attnmon.h"
 #include "server/log.h"
 #include "server/routes.h"
@@ -89,12 +90,28 @@ static unsigned attention_check(tf_job *j, const tf_seq_state *st) {
     return v.flags;
 }
 
-/* attention_flags always; attention when the request asked for the summary. */
+/* The kept weights of a "full" request; its positions are the prompt then the generated
+ * tokens, all but the last generated one (sampled, never fed). */
+static json_t *full_json(const tf_job *j, const tf_seq_state *st) {
+    int n = st->attn_full_rows;
+    int32_t *ids = malloc(sizeof *ids * (size_t)(n > 0 ? n : 1));
+    if (!ids) return NULL;
+    for (int i = 0; i < n; i++) ids[i] = i < j->n_prompt ? j->prompt_ids[i] : st->tokens[i - j->n_prompt];
+    json_t *o = attnfull_json(j->model, ids, n, st->attn_full, st->attn_full_ld, st->attn_n_layer, st->attn_n_head,
+                              &j->req.attn_pick, 1);
+    free(ids);
+    return o;
+}
+
+/* attention_flags always; attention when the request asked for the summary (or full). */
 static void add_attention(json_t *o, const tf_job *j, const tf_seq_state *st, unsigned flags) {
     if (!o) return;
     json_object_set_new(o, "attention_flags", attnmon_flags_json(flags));
-    if (j->req.return_attention && st->attn)
-        json_object_set_new(o, "attention", attnmon_summary_json(st->attn, st->attn_n_layer, st->attn_n_head));
+    if (j->req.return_attention == ATTN_RET_NONE || !st->attn) return;
+    json_t *a = attnmon_summary_json(st->attn, st->attn_n_layer, st->attn_n_head);
+    if (a && j->req.return_attention == ATTN_RET_FULL && st->attn_full)
+        json_object_set_new(a, "full", full_json(j, st));
+    json_object_set_new(o, "attention", a);
 }
 
 /* ---- /v1/generate ---- */
@@ -220,6 +237,24 @@ static uint64_t next_seed(tf_server *srv) {
     return (z ^ (z >> 31)) & ((1ull << 53) - 1);
 }
 
+/* return_attention "full": the pick must fit the model and the most the request can feed
+ * (prompt + max_new_tokens - 1 positions, within the context) must fit the bound. */
+static int admit_attention(tf_server *srv, tf_served_model *sm, tf_job *j, tf_http_error *e) {
+    const tf_model_info *info = sm->info;
+    tf_gen_request *q = &j->req;
+    if (attnfull_check_pick(&q->attn_pick, q->return_attention, info->attn_n_layer, info->attn_n_head, e) < 0)
+        return -1;
+    if (q->return_attention != ATTN_RET_FULL) return 0;
+    long long positions = (long long)j->n_prompt + q->params.max_new_tokens;
+    if (positions > info->n_ctx) positions = info->n_ctx;
+    if (attnfull_admit_causal(&q->attn_pick, info->attn_n_layer, info->attn_n_head, (int)positions - 1,
+                              (uint64_t)srv->cfg->attn_full_max_weights, e) < 0)
+        return -1;
+    q->params.attn_full = 1;
+    q->params.attn_sel = attnfull_select(&q->attn_pick);
+    return 0;
+}
+
 static void generate_common(http_req *r, tf_req_api api) {
     tf_server *srv = http_server(r);
     tf_http_error e;
@@ -270,7 +305,9 @@ static void generate_common(http_req *r, tf_req_api api) {
         herr_set(&e, HERR_OUT_OF_RANGE, "prompt has no tokens");
         goto refuse;
     }
+    if (admit_attention(srv, sm, j, &e) < 0) goto refuse;
     j->model_name = sm->info->name;
+    j->model = sm->model;
     j->on_event = api == REQ_GENERATE ? on_generate : on_completions;
     if (sched_submit(sm->sched, j, &e) < 0) goto refuse;
     if (j->failed) { /* refused while joining the batch: answer with its status */

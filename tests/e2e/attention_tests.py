@@ -73,11 +73,9 @@ class Attention(unittest.TestCase):
         self.assertEqual(done["attention_flags"], [])
 
     def test_bad_values(self):
-        js = self.post(dict(BODY, return_attention="full"), expect=422)
-        self.assertIn("not supported yet", js["error"]["message"])
         js = self.post(dict(BODY, return_attention="Summary"), expect=422)
         self.assertEqual(js["error"]["type"], "out_of_range")
-        self.assertIn('"summary", "none"', js["error"]["message"])
+        self.assertIn('"summary", "full", "none"', js["error"]["message"])
         js = self.post(dict(BODY, return_attention=True), expect=400)
         self.assertIn("return_attention", js["error"]["message"])
 

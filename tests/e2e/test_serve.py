@@ -20,6 +20,8 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 import attention_tests  # noqa: E402
+import attention_full_tests  # noqa: E402
+from attention_full_tests import AttentionFull  # noqa: E402,F401 - run by unittest.main
 from attention_tests import Attention  # noqa: E402,F401 - run by unittest.main
 import lifecycle_tests  # noqa: E402
 from lifecycle_tests import Lifecycle  # noqa: E402,F401 - run by unittest.main
@@ -496,6 +498,7 @@ def main():
     BIN = os.path.abspath(sys.argv[1])
     lifecycle_tests.BIN = BIN
     attention_tests.BIN = BIN
+    attention_full_tests.BIN = BIN
     sentiment_tests.BIN = BIN
     stories_tests.BIN = BIN
     ui_tests.BIN = BIN

@@ -1,6 +1,7 @@
 """End-to-end tests of the attention viewer page, GET /ui/attention (issue #8 item 5).
 Run by test_serve.py, which sets BIN. The headless-browser test needs Debian's
-`chromium` (/usr/bin/chromium) and skips with a message when it is absent."""
+`chromium` (/usr/bin/chromium; deploy/install-deps.sh installs it for `make test`) and
+skips with a message when it is absent. Its screenshots go to BUILD/test-output/."""
 import os
 import re
 import shutil
@@ -15,6 +16,7 @@ import openapi_check
 
 BIN = None
 MODEL = harness.MODEL_DIR
+BERT = os.path.join(harness.ROOT, "tests", "fixtures", "tiny-bert-3class")
 PAGE = os.path.join(harness.ROOT, "server", "ui", "attention.html")
 CHROMIUM = "/usr/bin/chromium"
 
@@ -77,7 +79,7 @@ class UI(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.spec = openapi_check.load(os.path.join(harness.ROOT, "openapi.yaml"))
-        cls.d = harness.Daemon(BIN, "--model", "generate=" + MODEL)
+        cls.d = harness.Daemon(BIN, "--model", "generate=" + MODEL, "--model", "sentiment=" + BERT)
 
     @classmethod
     def tearDownClass(cls):
@@ -95,8 +97,10 @@ class UI(unittest.TestCase):
         self.assertIn("<canvas", text)
         self.assertIn("<script", text)
         self.assertIn("/v1/generate", text)
+        self.assertIn("/v1/sentiment", text)
         self.assertIn("/v1/models", text)
-        self.assertIn('"summary"', text)
+        self.assertIn('"full"', text)
+        self.assertIn("data-heatmaps", text)
         self.assertIsNone(re.search(r"https?://", text, re.I), "the page must not reference external assets")
         self.assertIsNone(re.search(r"""(src|href)\s*=\s*["']?//""", text, re.I), "protocol-relative reference")
 
@@ -111,26 +115,60 @@ class UI(unittest.TestCase):
         self.assertEqual(st, 405)
         openapi_check.check_response(self.spec, "post", "/ui/attention", st, h.get("content-type", ""), js)
 
+    def browse(self, query, name):
+        """Loads the page in headless Chromium with `query`, lets it submit and draw, and
+        returns (the DOM after the scripts ran, the screenshot's path)."""
+        out_dir = os.path.join(os.path.dirname(os.path.abspath(BIN)), "test-output")
+        os.makedirs(out_dir, exist_ok=True)
+        shot = os.path.join(out_dir, name)
+        if os.path.exists(shot):
+            os.remove(shot)
+        tmp = tempfile.mkdtemp(prefix="tf-ui-")
+        url = "http://127.0.0.1:%d/ui/attention?%s" % (self.d.port, query)
+        # --virtual-time-budget lets the page's fetches and drawing finish before the DOM
+        # is dumped and the screenshot taken (both from one page load).
+        cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+               "--disable-background-networking", "--disable-component-update", "--disable-sync",
+               "--user-data-dir=" + os.path.join(tmp, "profile"), "--screenshot=" + shot,
+               "--window-size=1000,1300", "--virtual-time-budget=15000", "--dump-dom", url]
+        r = subprocess.run(cmd, capture_output=True, timeout=120)
+        shutil.rmtree(tmp, ignore_errors=True)
+        self.assertTrue(os.path.exists(shot), "no screenshot; chromium rc %d:\n%s" % (r.returncode, r.stderr[-2000:]))
+        print("\nui headless screenshot: %s (%d bytes)" % (shot, os.path.getsize(shot)))
+        return r.stdout.decode("utf-8", "replace"), shot
+
+    def check_rendered(self, dom, shot, n_tokens, causal):
+        body = re.search(r"<body([^>]*)>", dom).group(1)
+        self.assertIn('data-rendered="1"', body, dom[-3000:])
+        # the query x key heatmap and the two layer x head heatmaps
+        self.assertIn('data-heatmaps="3"', body)
+        m = re.search(r'id="full"[^>]*data-cells="(\d+)"|data-cells="(\d+)"[^>]*id="full"', dom)
+        self.assertIsNotNone(m, "the weights heatmap reports no cells")
+        cells = int(m.group(1) or m.group(2))
+        self.assertEqual(cells, n_tokens * (n_tokens + 1) // 2 if causal else n_tokens * n_tokens)
+        self.assertGreater(os.path.getsize(shot), 5000)
+        self.assertGreater(colorful_pixels(shot), 5000)
+
     def test_headless_render(self):
         if not os.access(CHROMIUM, os.X_OK):
             print("\nSKIP ui headless render: %s is not installed (apt-get install chromium)" % CHROMIUM)
             self.skipTest("chromium absent")
+        # generate: the page asks for full weights; the same request here says how many
+        # positions the heatmap has (greedy decoding gives the same tokens).
         before = self.d.metric("transformerd_http_requests_total", {"route": "/v1/generate", "status": "200"}) or 0
-        tmp = tempfile.mkdtemp(prefix="tf-ui-")
-        out = os.path.join(tmp, "attention.png")
-        url = "http://127.0.0.1:%d/ui/attention?prompt=Hello&auto=1" % self.d.port
-        # --virtual-time-budget lets the page's fetches finish before the screenshot.
-        cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync",
-               "--user-data-dir=" + os.path.join(tmp, "profile"), "--screenshot=" + out,
-               "--window-size=1000,800", "--virtual-time-budget=15000", url]
-        r = subprocess.run(cmd, capture_output=True, timeout=120)
-        shutil.rmtree(os.path.join(tmp, "profile"), ignore_errors=True)
-        self.assertTrue(os.path.exists(out), "no screenshot; chromium rc %d:\n%s" % (r.returncode, r.stderr[-2000:]))
-        size = os.path.getsize(out)
-        print("\nui headless screenshot: %s (%d bytes)" % (out, size))
-        self.assertGreater(size, 5000)
-        # The page asked for a summary, and the heatmaps were drawn.
+        dom, shot = self.browse("prompt=Hello&tokens=12&auto=1", "ui-attention-generate.png")
         after = self.d.metric("transformerd_http_requests_total", {"route": "/v1/generate", "status": "200"})
         self.assertEqual(after, before + 1)
-        self.assertGreater(colorful_pixels(out), 5000)
+        st, _, js = self.d.post("/v1/generate", {"prompt": "Hello", "max_new_tokens": 12, "return_attention": "full"})
+        self.assertEqual(st, 200, js)
+        self.check_rendered(dom, shot, len(js["attention"]["full"]["tokens"]), True)
+        self.assertIn("Hello", dom)
+        # sentiment: the same page on an encoder, one square matrix
+        dom, shot = self.browse("prompt=a%20gorgeous%20witty%20movie&task=sentiment&auto=1",
+                                "ui-attention-sentiment.png")
+        st, _, js = self.d.post("/v1/sentiment", {"text": "a gorgeous witty movie", "return_attention": "summary"})
+        self.assertEqual(st, 200, js)
+        st, _, full = self.d.post("/v1/sentiment", {"text": "a gorgeous witty movie", "return_attention": "full",
+                                                    "attention_layers": [0], "attention_heads": [0]})
+        self.check_rendered(dom, shot, len(full["results"][0]["attention"]["full"]["tokens"]), False)
+        self.assertIn(js["results"][0]["label"], dom)

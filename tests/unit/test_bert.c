@@ -258,11 +258,55 @@ START_TEST(bad_inputs) {
 }
 END_TEST
 
+/* Attention capture in a ragged batch: each text's full matrix has n rows of n weights
+ * summing to 1, its statistics match the rows, and asking for them leaves the labels alone. */
+START_TEST(attention_per_text) {
+    tf_model *m = load(fixtures[_i], 0, 2);
+    const tf_model_info *info = model_info(m);
+    const int L = info->attn_n_layer, H = info->attn_n_head, pairs = L * H;
+    ck_assert_int_gt(L, 0);
+    ck_assert_int_gt(H, 0);
+    int32_t a[5] = {101, 7, 8, 9, 102}, c[3] = {101, 11, 102};
+    const int32_t *ids[2] = {a, c};
+    int n_ids[2] = {5, 3};
+    float p0[16], p1[16];
+    tf_err err = {0};
+    ck_assert_int_eq(model_classify(m, ids, n_ids, 2, p0, &err), 0);
+    tf_attn_stats *st = calloc((size_t)2 * pairs, sizeof *st);
+    float *store = calloc((size_t)pairs * 25, sizeof *store);
+    float **tab = calloc((size_t)pairs, sizeof *tab);
+    tab[pairs - 1] = store; /* text 0: only the last layer's last head */
+    tf_cls_attn at[2] = {{.stats = st, .full = tab}, {.stats = st + pairs, .full = NULL}};
+    ck_assert_int_eq(model_classify_attn(m, ids, n_ids, 2, at, p1, &err), 0);
+    ck_assert_mem_eq(p0, p1, sizeof(float) * 2 * (size_t)model_n_labels(m));
+    double sink = 0;
+    for (int r = 0; r < 5; r++) {
+        double sum = 0;
+        for (int k = 0; k < 5; k++) sum += store[r * 5 + k];
+        ck_assert(fabs(sum - 1) < 1e-5);
+        sink += store[r * 5];
+    }
+    ck_assert(fabs(sink - st[pairs - 1].sink_sum) < 1e-5);
+    for (int t = 0; t < 2; t++)
+        for (int i = 0; i < pairs; i++) {
+            const tf_attn_stats *s = &st[t * pairs + i];
+            ck_assert_int_eq(s->n_rows, n_ids[t]);
+            ck_assert_int_eq(s->n_entropy_rows, n_ids[t]);
+            ck_assert(fabs(s->prompt_sum - n_ids[t]) < 1e-4); /* every key is input */
+        }
+    free(st);
+    free(store);
+    free(tab);
+    model_free(m);
+}
+END_TEST
+
 Suite *bert_suite(void) {
     Suite *s = suite_create("bert");
     TCase *num = tcase_create("numerics");
     tcase_add_loop_test(num, fp32_matches_reference, 0, 2);
     tcase_add_loop_test(num, int8_keeps_labels, 0, 2);
+    tcase_add_loop_test(num, attention_per_text, 0, 2);
     suite_add_tcase(s, num);
     TCase *enc = tcase_create("encode");
     tcase_add_loop_test(enc, tokenizer_gives_reference_ids, 0, 2);

@@ -173,6 +173,7 @@ START_TEST(tiny_attention_summary) {
     p.max_new_tokens = 3;
     p.ignore_eos = 1;
     p.attn_summary = 1;
+    p.attn_full = 1; /* every query head keeps its rows, grouped KV heads or not */
     tf_seq *s = NULL;
     tf_err err = {0};
     ck_assert_msg(seq_new(m, ids, n, &p, &s, &err) == 0, "%s", err.msg);
@@ -186,9 +187,19 @@ START_TEST(tiny_attention_summary) {
     seq_state(s, &st);
     ck_assert_ptr_nonnull(st.attn);
     ck_assert_int_gt(st.attn_n_head, 0);
+    ck_assert_int_eq(st.attn_full_rows, n + 2);
     for (int i = 0; i < st.attn_n_layer * st.attn_n_head; i++) {
         ck_assert_int_eq(st.attn[i].n_rows, n + 2); /* prompt rows + 2 fed decode rows */
         ck_assert(st.attn[i].sink_sum >= 1.0 - 1e-6 && st.attn[i].sink_sum <= n + 2 + 1e-6);
+        double sink = 0;
+        for (int r = 0; r < st.attn_full_rows; r++) {
+            const float *row = st.attn_full[i] + (size_t)r * st.attn_full_ld;
+            double sum = 0;
+            for (int k = 0; k <= r; k++) sum += row[k];
+            ck_assert(fabs(sum - 1) < 1e-5);
+            sink += row[0];
+        }
+        ck_assert(fabs(sink - st.attn[i].sink_sum) < 1e-5);
     }
     seq_free(s);
     free(ids);

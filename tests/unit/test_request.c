@@ -103,11 +103,45 @@ START_TEST(too_many_stops_and_error_body) {
 }
 END_TEST
 
+START_TEST(attention_fields) {
+    tf_gen_request r;
+    tf_http_error e;
+    ck_assert_int_eq(parse(REQ_GENERATE,
+                           "{\"prompt\":\"hi\",\"return_attention\":\"full\",\"attention_layers\":[1,0],"
+                           "\"attention_heads\":[3]}",
+                           &r, &e),
+                     0);
+    ck_assert_int_eq(r.return_attention, ATTN_RET_FULL);
+    ck_assert_int_eq(r.attn_pick.n_layers, 2);
+    ck_assert_int_eq(r.attn_pick.layers[0], 1);
+    ck_assert_int_eq(r.attn_pick.n_heads, 1);
+    req_close(&r);
+    ck_assert_int_eq(parse(REQ_GENERATE, "{\"prompt\":\"hi\",\"attention_heads\":[-1]}", &r, &e), -1);
+    ck_assert_int_eq(e.kind, HERR_OUT_OF_RANGE);
+    ck_assert_int_eq(parse(REQ_GENERATE, "{\"prompt\":\"hi\",\"attention_layers\":\"all\"}", &r, &e), -1);
+    ck_assert_int_eq(e.kind, HERR_INVALID_FIELD);
+    /* not part of the OpenAI dialect: ignored there */
+    ck_assert_int_eq(parse(REQ_COMPLETIONS, "{\"prompt\":\"hi\",\"attention_layers\":\"all\"}", &r, &e), 0);
+    ck_assert_int_eq(r.attn_pick.n_layers, 0);
+    req_close(&r);
+    tf_sentiment_request q;
+    const char *body = "{\"text\":\"good\",\"return_attention\":\"summary\",\"attention_layers\":[0]}";
+    ck_assert_int_eq(req_parse_sentiment(body, strlen(body), 4, &q, &e), 0);
+    ck_assert_int_eq(q.return_attention, ATTN_RET_SUMMARY);
+    ck_assert_int_eq(q.attn_pick.n_layers, 1);
+    req_sentiment_close(&q);
+    body = "{\"text\":\"good\",\"attention_heads\":[0,0]}";
+    ck_assert_int_eq(req_parse_sentiment(body, strlen(body), 4, &q, &e), -1);
+    ck_assert_ptr_nonnull(strstr(e.msg, "lists 0 twice"));
+}
+END_TEST
+
 Suite *request_suite(void) {
     Suite *s = suite_create("request");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, generate_fields_and_defaults);
     tcase_add_test(tc, openai_dialect);
+    tcase_add_test(tc, attention_fields);
     suite_add_tcase(s, tc);
     TCase *tl = tcase_create("limits");
     tcase_add_test(tl, types_are_400_ranges_are_422);

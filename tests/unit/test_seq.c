@@ -3,6 +3,7 @@
  * appends chosen tokens directly so the expected text is known exactly. */
 #include <check.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -275,6 +276,78 @@ START_TEST(attention_summary_covers_every_fed_row) {
 }
 END_TEST
 
+/* Full attention: the kept rows are the rows the statistics saw (row p has p + 1 weights
+ * summing to 1, its first weight summed over rows is the sink sum), only the selected pairs
+ * are kept, and keeping them changes nothing in the generation. */
+START_TEST(full_attention_keeps_selected_rows) {
+    tf_gen_params p;
+    gen_params_default(&p);
+    p.max_new_tokens = 5;
+    p.ignore_eos = 1;
+    p.attn_summary = 1;
+    int32_t prompt[4] = {15496, 11, 616, 1438};
+    tf_seq *plain, *s;
+    tf_err err = {0};
+    ck_assert_int_eq(seq_new(model, prompt, 4, &p, &plain, &err), 0);
+    run(plain);
+    const int layers[1] = {1}, heads[2] = {3, 0};
+    p.attn_full = 1;
+    p.attn_sel = (tf_attn_select){.layers = layers, .n_layers = 1, .heads = heads, .n_heads = 2};
+    ck_assert_int_eq(seq_new(model, prompt, 4, &p, &s, &err), 0);
+    /* feed the prompt in two chunks: rows land at their absolute positions */
+    tf_seq *one[1] = {s};
+    int n_tok[1] = {2};
+    tf_batch b = {.n_seqs = 1, .seqs = one, .n_tokens = n_tok};
+    ck_assert_int_eq(model_step(model, &b, &err), 0);
+    run(s);
+    tf_seq_state st, st0;
+    seq_state(s, &st);
+    seq_state(plain, &st0);
+    ck_assert_int_eq(st.n_generated, st0.n_generated);
+    ck_assert_mem_eq(st.tokens, st0.tokens, sizeof(int32_t) * (size_t)st.n_generated);
+    ck_assert_ptr_nonnull(st.attn_full);
+    ck_assert_int_eq(st.attn_full_rows, 8); /* 4 prompt + 4 generated; the 5th is never fed */
+    ck_assert_int_ge(st.attn_full_ld, 9);
+    for (int l = 0; l < 2; l++)
+        for (int h = 0; h < 4; h++) {
+            const float *w = st.attn_full[l * 4 + h];
+            if (l != 1 || (h != 3 && h != 0)) {
+                ck_assert_ptr_null(w);
+                continue;
+            }
+            ck_assert_ptr_nonnull(w);
+            double sink = 0;
+            for (int r = 0; r < st.attn_full_rows; r++) {
+                const float *row = w + (size_t)r * st.attn_full_ld;
+                double sum = 0;
+                for (int k = 0; k <= r; k++) {
+                    ck_assert(row[k] >= 0 && row[k] <= 1);
+                    sum += row[k];
+                }
+                ck_assert_msg(fabs(sum - 1) < 1e-5, "layer %d head %d row %d sums to %g", l, h, r, sum);
+                sink += row[0];
+            }
+            ck_assert(fabs(sink - st.attn[l * 4 + h].sink_sum) < 1e-5);
+        }
+    seq_free(plain);
+    seq_free(s);
+    /* bad selections are refused by the engine too */
+    const int bad_layer[1] = {2}, twice[2] = {1, 1};
+    p.attn_sel = (tf_attn_select){.layers = bad_layer, .n_layers = 1};
+    ck_assert_int_eq(seq_new(model, prompt, 4, &p, &s, &err), TF_ERANGE);
+    ck_assert_ptr_null(s);
+    p.attn_sel = (tf_attn_select){.heads = twice, .n_heads = 2};
+    ck_assert_int_eq(seq_new(model, prompt, 4, &p, &s, &err), TF_ERANGE);
+    /* all pairs by default */
+    p.attn_sel = (tf_attn_select){0};
+    ck_assert_int_eq(seq_new(model, prompt, 4, &p, &s, &err), 0);
+    seq_state(s, &st);
+    for (int i = 0; i < 8; i++) ck_assert_ptr_nonnull(st.attn_full[i]);
+    ck_assert_int_eq(st.attn_full_rows, 0);
+    seq_free(s);
+}
+END_TEST
+
 Suite *seq_suite(void) {
     Suite *s = suite_create("seq");
     TCase *tc = tcase_create("core");
@@ -287,6 +360,7 @@ Suite *seq_suite(void) {
     tcase_add_test(tc, bad_params_are_refused_with_the_field_named);
     tcase_add_test(tc, empty_prompt_starts_from_bos);
     tcase_add_test(tc, attention_summary_covers_every_fed_row);
+    tcase_add_test(tc, full_attention_keeps_selected_rows);
     suite_add_tcase(s, tc);
     return s;
 }
