@@ -3,7 +3,9 @@
  * store per selected (layer, head) pair, sized once for the longest the request can get,
  * and a table the kernels index by head. One allocation for all stores keeps the free
  * path to two calls; calloc leaves untouched pages unmapped, so a short generation that
- * stops early pays only for the rows it wrote. */
+ * stops early pays only for the rows it wrote. An encoder-decoder sequence has three kinds
+ * (encoder, decoder, cross), each a table like a decoder's; only the cross matrices are
+ * not square (target rows, source keys). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,6 +31,11 @@ static int mark(const int *list, int n, int max, unsigned char *want, const char
 
 int attn_capture_alloc(int n_layer, int n_head, const tf_attn_select *sel, int n, float **rows,
                        float ***table, tf_err *err) {
+    return attn_capture_alloc_rect(n_layer, n_head, sel, n, n, rows, table, err);
+}
+
+int attn_capture_alloc_rect(int n_layer, int n_head, const tf_attn_select *sel, int n_rows,
+                            int n_cols, float **rows, float ***table, tf_err *err) {
     *rows = NULL;
     *table = NULL;
     if (n_layer <= 0 || n_head <= 0)
@@ -44,7 +51,7 @@ int attn_capture_alloc(int n_layer, int n_head, const tf_attn_select *sel, int n
     }
     const size_t n_l = sel->n_layers ? (size_t)sel->n_layers : (size_t)n_layer;
     const size_t n_h = sel->n_heads ? (size_t)sel->n_heads : (size_t)n_head;
-    const size_t per = (size_t)n * (size_t)n;
+    const size_t per = (size_t)n_rows * (size_t)n_cols;
     float **tab = calloc((size_t)n_layer * (size_t)n_head, sizeof *tab);
     float *store = calloc(n_l * n_h * per, sizeof *store);
     if (!tab || !store) {
@@ -61,5 +68,35 @@ int attn_capture_alloc(int n_layer, int n_head, const tf_attn_select *sel, int n
     free(want_l);
     *rows = store;
     *table = tab;
+    return 0;
+}
+
+void attn_capture_encdec_free(tf_attn_encdec_store *st) {
+    if (!st) return;
+    for (int i = 0; i < 3; i++) free(st->rows[i]);
+    free(st->enc);
+    free(st->dec);
+    free(st->cross);
+    free(st);
+}
+
+int attn_capture_encdec_new(int n_enc_layer, int n_dec_layer, int n_head, const tf_attn_select *sel,
+                            int n_src, int n_dec_rows, tf_attn_encdec_store **out, tf_err *err) {
+    *out = NULL;
+    tf_attn_encdec_store *st = calloc(1, sizeof *st);
+    if (!st) return err_set(err, TF_ENOMEM, "attention weights");
+    int rc = attn_capture_alloc(n_enc_layer, n_head, sel, n_src, &st->rows[0], &st->enc, err);
+    if (rc == 0) rc = attn_capture_alloc(n_dec_layer, n_head, sel, n_dec_rows, &st->rows[1], &st->dec, err);
+    if (rc == 0)
+        rc = attn_capture_alloc_rect(n_dec_layer, n_head, sel, n_dec_rows, n_src, &st->rows[2], &st->cross, err);
+    if (rc < 0) {
+        attn_capture_encdec_free(st);
+        return rc;
+    }
+    st->view = (tf_attn_encdec_full){.enc = (const float *const *)st->enc, .dec = (const float *const *)st->dec,
+                                     .cross = (const float *const *)st->cross, .n_enc_layer = n_enc_layer,
+                                     .n_dec_layer = n_dec_layer, .n_head = n_head, .n_src = n_src,
+                                     .n_rows = 0, .dec_ld = n_dec_rows};
+    *out = st;
     return 0;
 }

@@ -67,6 +67,9 @@ typedef struct tf_model_info {
      * (tf_seq_state.attn, tf_cls_attn): layers, and query heads per layer; 0 when the family
      * reports none. */
     int attn_n_layer, attn_n_head;
+    /* Encoder-decoder models (tf_attn_encdec, tf_attn_encdec_full): encoder layers,
+     * decoder layers, heads per layer (the same in both stacks); 0 elsewhere. */
+    int encdec_n_enc_layer, encdec_n_dec_layer, encdec_n_head;
 } tf_model_info;
 
 int model_load(const char *dir, const tf_model_opts *opts, tf_model **out, tf_err *err);
@@ -104,8 +107,9 @@ typedef struct tf_gen_params {
     int attn_summary;          /* collect per-layer/head attention statistics */
     /* Keep the softmax rows of attn_sel's (layer, head) pairs for every position fed (see
      * tf_seq_state.attn_full): (n_prompt + max_new_tokens)^2 floats per pair, so the caller
-     * bounds the selection. Off by default: the kernels then copy nothing. Decoder-only
-     * families; TF_EUNSUPPORTED elsewhere. */
+     * bounds the selection. Off by default: the kernels then copy nothing. Encoder-decoder
+     * families keep three kinds instead (tf_attn_encdec_full), for num_beams 1 only
+     * (TF_EUNSUPPORTED with beams); classifiers use model_classify_attn. */
     int attn_full;
     tf_attn_select attn_sel;   /* borrowed for seq_new only */
     int n_stop;                /* <= TF_MAX_STOP */
@@ -160,6 +164,19 @@ typedef struct tf_attn_encdec {
     int n_steps; /* decoder positions fed per beam */
 } tf_attn_encdec;
 
+/* The full attention weights of one encoder-decoder sequence (tf_gen_params.attn_full,
+ * num_beams 1), for attn_sel's layers and heads in each stack: a table entry is NULL for a
+ * pair not selected. Decoder positions are the start token, then the generated tokens but
+ * the last (sampled, never fed); rows [0, n_rows) are filled. */
+typedef struct tf_attn_encdec_full {
+    const float *const *enc;   /* [n_enc_layer * n_head]: (n_src x n_src), row i at i * n_src */
+    const float *const *dec;   /* [n_dec_layer * n_head]: row p at p * dec_ld, its p + 1 causal weights */
+    const float *const *cross; /* [n_dec_layer * n_head]: row p at p * n_src, n_src weights */
+    int n_enc_layer, n_dec_layer, n_head;
+    int n_src, n_rows, dec_ld;
+    int32_t dec_start_id; /* the decoder's input at position 0 */
+} tf_attn_encdec_full;
+
 typedef struct tf_seq_state {
     int n_prompt;
     int n_prefilled;        /* prompt tokens already in the KV cache */
@@ -180,6 +197,8 @@ typedef struct tf_seq_state {
     /* Encoder-decoder models with attn_summary: view of the sequence's statistics (kept
      * current by every step); NULL otherwise. */
     const tf_attn_encdec *attn_encdec;
+    /* Encoder-decoder models with attn_full: view of the sequence's weights; NULL otherwise. */
+    const tf_attn_encdec_full *attn_encdec_full;
     /* With attn_full: [attn_n_layer * attn_n_head] row stores, NULL for a pair not selected;
      * the row of the query at position p (prompt positions first, then generated) is
      * attn_full[l * attn_n_head + h] + p * attn_full_ld, its p + 1 causal weights. Rows

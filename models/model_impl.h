@@ -36,7 +36,8 @@ typedef struct tf_family {
     int encoder_decoder;
     int beams;
     int (*seq_init)(tf_seq *s, const tf_gen_params *p, tf_err *err); /* with p->attn_summary,
-                                                                       * sets s->attn_encdec */
+                                                                       * sets s->attn_encdec; with
+                                                                       * p->attn_full, s->attn_encdec_full */
     void (*seq_release)(tf_seq *s);
     /* Encoder classifiers (NULL for decoders): n_texts validated texts in, softmax
      * probabilities [n_texts][n_labels] out. forward is NULL for them. */
@@ -122,6 +123,7 @@ struct tf_seq {
     struct tf_beam *beam; /* owned, models/beam.h; NULL when num_beams == 1 */
     const tf_attn_encdec *attn_encdec; /* view into fam: set by an encoder-decoder family's
                                         * seq_init when the sequence collects statistics */
+    const tf_attn_encdec_full *attn_encdec_full; /* view into fam, likewise for attn_full */
 };
 
 /* K or V rows of one layer: (n_cap, kv_dim). */
@@ -150,6 +152,23 @@ void step_attn_causal(tf_pool *pool, const tf_attn_shape *shape, tf_seq *const *
  * TF_ERANGE for an index out of range or repeated, TF_ENOMEM. models/attn_capture.c. */
 int attn_capture_alloc(int n_layer, int n_head, const tf_attn_select *sel, int n, float **rows,
                        float ***table, tf_err *err);
+/* The same with (n_rows x n_cols) matrices (cross-attention: target rows, source keys). */
+int attn_capture_alloc_rect(int n_layer, int n_head, const tf_attn_select *sel, int n_rows,
+                            int n_cols, float **rows, float ***table, tf_err *err);
+
+/* The full attention weights of one encoder-decoder sequence: stores for the encoder
+ * (n_src x n_src), decoder (n_dec_rows x n_dec_rows) and cross (n_dec_rows x n_src)
+ * matrices of sel's pairs in each stack, and the tables the kernels' capture hook indexes
+ * by head. The family keeps view.n_rows current. models/attn_capture.c. */
+typedef struct tf_attn_encdec_store {
+    tf_attn_encdec_full view;     /* what seq_state hands out: views of the tables below */
+    float *rows[3];               /* owned: encoder, decoder, cross stores */
+    float **enc, **dec, **cross;  /* owned, [n_layer * n_head] views into rows (NULL: not kept) */
+} tf_attn_encdec_store;
+
+int attn_capture_encdec_new(int n_enc_layer, int n_dec_layer, int n_head, const tf_attn_select *sel,
+                            int n_src, int n_dec_rows, tf_attn_encdec_store **out, tf_err *err);
+void attn_capture_encdec_free(tf_attn_encdec_store *st); /* NULL is a no-op */
 
 /* Appends one sampled token: text, stop strings, EOS and length checks. */
 void seq_append_token(tf_seq *s, int32_t id, float logprob);

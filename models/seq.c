@@ -115,11 +115,10 @@ int seq_new(tf_model *m, const int32_t *prompt, int n_prompt, const tf_gen_param
         seq_free(s);
         return rc;
     }
-    if (p->attn_full &&
-        (rc = encdec ? err_set(err, TF_EUNSUPPORTED, "full attention: %s models do not keep it",
-                               m->family->model_type)
-                     : attn_capture_alloc(m->kv_n_layer, m->attn_n_head, &p->attn_sel, s->n_cap,
-                                          &s->attn_rows, &s->attn_cap, err)) < 0) {
+    /* Encoder-decoder families keep their weights in their own state (seq_init). */
+    if (p->attn_full && !encdec &&
+        (rc = attn_capture_alloc(m->kv_n_layer, m->attn_n_head, &p->attn_sel, s->n_cap,
+                                 &s->attn_rows, &s->attn_cap, err)) < 0) {
         seq_free(s);
         return rc;
     }
@@ -286,6 +285,7 @@ void seq_state(const tf_seq *s, tf_seq_state *out) {
     out->attn_n_layer = s->attn ? s->model->kv_n_layer : 0;
     out->attn_n_head = s->attn ? s->model->attn_n_head : 0;
     out->attn_encdec = s->attn_encdec;
+    out->attn_encdec_full = s->attn_encdec_full;
     out->attn_full = (const float *const *)s->attn_cap;
     out->attn_full_ld = s->attn_cap ? s->n_cap : 0;
     out->attn_full_rows = s->attn_cap ? s->n_past : 0;

@@ -79,6 +79,7 @@ typedef struct t5_seq {
     int *slot, *slot2; /* owned, [n_slots]: cache slot of each live beam */
     uint8_t *claimed;  /* owned, [n_slots] */
     t5_mon *mon;       /* owned; NULL unless the sequence collects attention statistics */
+    tf_attn_encdec_store *full; /* owned; NULL unless the sequence keeps its weights */
 } t5_seq;
 
 /* ---- loading -------------------------------------------------------------------------- */
@@ -348,6 +349,9 @@ static int t5_load(tf_model *m, const tf_hf_config *cfg, tf_ckpt *ck, tf_err *er
     m->info.n_ctx = g->n_pos;
     m->info.vocab_size = g->n_vocab;
     m->kv_n_layer = 0; /* caches live in the per-sequence state */
+    m->info.encdec_n_enc_layer = g->n_enc;
+    m->info.encdec_n_dec_layer = g->n_dec;
+    m->info.encdec_n_head = g->n_head;
     m->kv_dim = g->inner;
 
     int id;
@@ -406,6 +410,8 @@ static void t5_seq_release(tf_seq *s) {
     if (!ts) return;
     mon_free(ts->mon);
     s->attn_encdec = NULL;
+    attn_capture_encdec_free(ts->full);
+    s->attn_encdec_full = NULL;
     free(ts->ck);
     free(ts->cv);
     free(ts->sk);
@@ -446,6 +452,18 @@ static int t5_seq_init(tf_seq *s, const tf_gen_params *p, tf_err *err) {
             return err_set(err, TF_ENOMEM, "attention statistics");
         }
         s->attn_encdec = &ts->mon->view;
+    }
+    if (p->attn_full) {
+        /* a beam's rows would have to follow it through every reorder and hypothesis */
+        int rc = p->num_beams > 1 ? err_set(err, TF_EUNSUPPORTED, "full attention needs num_beams 1")
+                                  : attn_capture_encdec_new(g->n_enc, g->n_dec, g->n_head, &p->attn_sel,
+                                                            ts->n_in, ts->dec_cap, &ts->full, err);
+        if (rc < 0) {
+            t5_seq_release(s);
+            return rc;
+        }
+        ts->full->view.dec_start_id = s->model->decoder_start_id;
+        s->attn_encdec_full = &ts->full->view;
     }
     return 0;
 }
@@ -567,14 +585,21 @@ typedef struct t5_attn_job {
 } t5_attn_job;
 
 /* Head h of unit u, feeding the sequence's statistics when it collects them. Monitoring
- * hooks of the kernel (stats, cross, later capture) are set here and nowhere else. */
+ * hooks of the kernel (stats, cross, capture) are set here and nowhere else. */
 static void unit_attention(const t5_attn_job *j, int u, int h, float *scores) {
     const t5 *g = j->g;
     const t5_plan *p = j->p;
     tf_attn_shape sh = {.n_head = g->n_head, .n_kv_head = g->n_head, .d_head = g->d_kv, .scale = 1.0f,
                         .ldq = g->inner, .ldkv = g->inner, .ldo = g->inner};
-    t5_mon *mon = ((t5_seq *)p->seq[u]->fam)->mon;
+    const t5_seq *ts = p->seq[u]->fam;
+    t5_mon *mon = ts->mon;
     int *focus = NULL;
+    if (ts->full) { /* one beam: a row's position is its decoder position (cross: q_pos0) */
+        const size_t lh = (size_t)j->layer * g->n_head;
+        sh.capture = (j->kind == T5_ENC_SELF ? ts->full->enc : j->kind == T5_DEC_SELF ? ts->full->dec
+                                                                                        : ts->full->cross) + lh;
+        sh.capture_ld = j->kind == T5_DEC_SELF ? ts->full->view.dec_ld : ts->n_in;
+    }
     if (mon) {
         const size_t lh = (size_t)j->layer * g->n_head;
         sh.n_prompt = p->n_kv[u];
@@ -796,7 +821,8 @@ static int t5_forward(tf_model *m, tf_seq *const *seqs, const int *n_tokens, int
             const size_t off = (size_t)l * ts->n_in * in;
             p.k[r] = ts->ck + off;
             p.v[r] = ts->cv + off;
-            p.q_pos0[r] = 0;
+            /* no bias and no mask here, so the position only places a captured row */
+            p.q_pos0[r] = ts->dec_len;
             p.n_kv[r] = ts->n_in;
         }
         run_attention(m, g, &p, T5_CROSS, l, 0, NULL);
@@ -825,6 +851,7 @@ static int t5_forward(tf_model *m, tf_seq *const *seqs, const int *n_tokens, int
         t5_seq *ts = seqs[i]->fam;
         if (active[i]) ts->dec_len++;
         if (ts->mon) ts->mon->view.n_steps = ts->dec_len;
+        if (ts->full) ts->full->view.n_rows = ts->dec_len;
         seqs[i]->n_past += n_tokens[i];
     }
 done:
