@@ -136,6 +136,30 @@ int attnfull_admit_square(const tf_attn_pick *p, int n_layer, int n_head, const 
     return over(n, bound, p, n_layer, n_head, rows, "send fewer or shorter texts", e);
 }
 
+int attnfull_admit_encdec(const tf_attn_pick *p, int n_enc_layer, int n_dec_layer, int n_head, const int *n_src,
+                          int n_texts, int n_tgt_max, uint64_t bound, tf_http_error *e) {
+    uint64_t n = 0;
+    int64_t tokens = 0;
+    const uint64_t dec_pairs = n_pairs(p, n_dec_layer, n_head);
+    for (int i = 0; i < n_texts; i++) {
+        uint64_t t[3] = {attnfull_n_weights(p, n_enc_layer, n_head, n_src[i], 0),
+                         attnfull_n_weights(p, n_dec_layer, n_head, n_tgt_max, 1),
+                         sat_mul(dec_pairs, sat_mul((uint64_t)n_tgt_max, (uint64_t)n_src[i]))};
+        for (int k = 0; k < 3; k++) n = n > UINT64_MAX - t[k] ? UINT64_MAX : n + t[k];
+        tokens += n_src[i];
+    }
+    if (n <= bound) return 0;
+    /* every number is in it, within the 255 characters a message holds */
+    return herr_set(e, HERR_OUT_OF_RANGE,
+                    "return_attention \"full\": %llu weights (%d text%s, %lld source tokens; encoder %dx%d pairs x "
+                    "src^2, decoder+cross %dx%d pairs x (%d causal rows + %d x src)) over attn_full_max_weights "
+                    "(%llu): fewer attention_layers/heads, lower max_new_tokens or shorter texts",
+                    (unsigned long long)n, n_texts, n_texts == 1 ? "" : "s", (long long)tokens,
+                    p->n_layers ? p->n_layers : n_enc_layer, p->n_heads ? p->n_heads : n_head,
+                    p->n_layers ? p->n_layers : n_dec_layer, p->n_heads ? p->n_heads : n_head, n_tgt_max, n_tgt_max,
+                    (unsigned long long)bound);
+}
+
 tf_attn_select attnfull_select(const tf_attn_pick *p) {
     return (tf_attn_select){.layers = p->layers, .n_layers = p->n_layers, .heads = p->heads, .n_heads = p->n_heads};
 }
@@ -163,10 +187,9 @@ static json_t *token_strings(const tf_model *m, const int32_t *ids, int n) {
     return a;
 }
 
-json_t *attnfull_json(const tf_model *m, const int32_t *ids, int n_rows, const float *const *table, int ld,
-                      int n_layer, int n_head, const tf_attn_pick *p, int causal) {
-    json_t *layers = index_list(p->layers, p->n_layers, n_layer);
-    json_t *heads = index_list(p->heads, p->n_heads, n_head);
+/* [layer][head][row] of the picked pairs: row q has q + 1 (causal) or n_cols weights. */
+static json_t *weights_json(const float *const *table, int n_rows, int n_cols, int ld, int n_layer, int n_head,
+                            const tf_attn_pick *p, int causal) {
     json_t *weights = json_array();
     const int nl = p->layers ? p->n_layers : n_layer, nh = p->heads ? p->n_heads : n_head;
     for (int li = 0; weights && li < nl; li++) {
@@ -178,7 +201,7 @@ json_t *attnfull_json(const tf_model *m, const int32_t *ids, int n_rows, const f
             json_t *rows = json_array();
             for (int q = 0; rows && w && q < n_rows; q++) {
                 const float *row = w + (size_t)q * ld;
-                const int n_keys = causal ? q + 1 : n_rows;
+                const int n_keys = causal ? q + 1 : n_cols;
                 json_t *r = json_array();
                 for (int k = 0; r && k < n_keys; k++) json_array_append_new(r, json_real(round(row[k] * 1e6) / 1e6));
                 json_array_append_new(rows, r);
@@ -187,6 +210,35 @@ json_t *attnfull_json(const tf_model *m, const int32_t *ids, int n_rows, const f
         }
         json_array_append_new(weights, by_head);
     }
-    return json_pack("{s:o,s:o,s:b,s:o,s:o}", "layers", layers, "heads", heads, "causal", causal, "tokens",
-                     token_strings(m, ids, n_rows), "weights", weights);
+    return weights;
+}
+
+json_t *attnfull_json(const tf_model *m, const int32_t *ids, int n_rows, const float *const *table, int ld,
+                      int n_layer, int n_head, const tf_attn_pick *p, int causal) {
+    return json_pack("{s:o,s:o,s:b,s:o,s:o}", "layers", index_list(p->layers, p->n_layers, n_layer), "heads",
+                     index_list(p->heads, p->n_heads, n_head), "causal", causal, "tokens",
+                     token_strings(m, ids, n_rows), "weights",
+                     weights_json(table, n_rows, n_rows, ld, n_layer, n_head, p, causal));
+}
+
+static json_t *kind_json(const float *const *table, int n_rows, int n_cols, int ld, int n_layer, int n_head,
+                         const tf_attn_pick *p, int causal) {
+    return json_pack("{s:o,s:o,s:b,s:o}", "layers", index_list(p->layers, p->n_layers, n_layer), "heads",
+                     index_list(p->heads, p->n_heads, n_head), "causal", causal, "weights",
+                     weights_json(table, n_rows, n_cols, ld, n_layer, n_head, p, causal));
+}
+
+json_t *attnfull_encdec_json(const tf_model *m, const int32_t *src, const int32_t *gen,
+                             const tf_attn_encdec_full *f, const tf_attn_pick *p) {
+    const int n = f->n_rows;
+    int32_t *tgt = malloc(sizeof *tgt * (size_t)(n > 0 ? n : 1));
+    if (!tgt) return NULL;
+    for (int i = 0; i < n; i++) tgt[i] = i == 0 ? f->dec_start_id : gen[i - 1];
+    json_t *o = json_pack("{s:o,s:o,s:o,s:o,s:o}", "source_tokens", token_strings(m, src, f->n_src),
+                          "target_tokens", token_strings(m, tgt, n), "encoder",
+                          kind_json(f->enc, f->n_src, f->n_src, f->n_src, f->n_enc_layer, f->n_head, p, 0),
+                          "decoder", kind_json(f->dec, n, n, f->dec_ld, f->n_dec_layer, f->n_head, p, 1), "cross",
+                          kind_json(f->cross, n, f->n_src, f->n_src, f->n_dec_layer, f->n_head, p, 0));
+    free(tgt);
+    return o;
 }

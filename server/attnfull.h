@@ -61,6 +61,13 @@ int attnfull_admit_causal(const tf_attn_pick *p, int n_layer, int n_head, int n_
 int attnfull_admit_square(const tf_attn_pick *p, int n_layer, int n_head, const int *n_ids, int n_texts,
                           uint64_t bound, tf_http_error *e);
 
+/* Encoder-decoder models: per text, the encoder's (source^2), the decoder's (causal over
+ * n_tgt_max rows) and the cross-attention's (n_tgt_max x source) weights of the picked
+ * pairs of each stack, all texts together, against bound; 422 over it. n_tgt_max: every
+ * decoder position a text may feed (max_new_tokens). */
+int attnfull_admit_encdec(const tf_attn_pick *p, int n_enc_layer, int n_dec_layer, int n_head, const int *n_src,
+                          int n_texts, int n_tgt_max, uint64_t bound, tf_http_error *e);
+
 /* The engine's view of the pick (borrows its arrays). */
 tf_attn_select attnfull_select(const tf_attn_pick *p);
 
@@ -71,5 +78,12 @@ tf_attn_select attnfull_select(const tf_attn_pick *p);
  * OOM. */
 json_t *attnfull_json(const tf_model *m, const int32_t *ids, int n_rows, const float *const *table, int ld,
                       int n_layer, int n_head, const tf_attn_pick *p, int causal);
+
+/* {"source_tokens": [n_src], "target_tokens": [n_rows] (the decoder's inputs: its start
+ * token, then the generated ids but the last), "encoder" | "decoder" | "cross": {"layers",
+ * "heads", "causal", "weights": [layer][head][row]}} for the picked pairs of each stack.
+ * src: the n_src encoder ids; gen: the generated ids (at least n_rows - 1). NULL on OOM. */
+json_t *attnfull_encdec_json(const tf_model *m, const int32_t *src, const int32_t *gen,
+                             const tf_attn_encdec_full *f, const tf_attn_pick *p);
 
 #endif

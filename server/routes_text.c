@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/attnfull.h"
 #include "server/attnmon.h"
 #include "server/log.h"
 #include "server/routes.h"
@@ -34,7 +35,8 @@ typedef struct text_req {
     int n_texts;
     const char *src, *tgt, *model;
     int truncate;
-    int return_attention; /* "summary" */
+    int return_attention; /* ATTN_RET_* */
+    tf_attn_pick pick;    /* owned: attention_layers / attention_heads */
     /* as given; -1 (NAN) when absent, so the model's task defaults apply */
     int max_new, min_new, num_beams, no_repeat, early_stopping;
     float length_penalty;
@@ -51,11 +53,13 @@ typedef struct text_group {
     tf_finish finish[MAX_TEXTS];
     unsigned flags[MAX_TEXTS];  /* ATTN_* of each text */
     json_t *attn[MAX_TEXTS];    /* owned: each text's attention summary, when asked */
-    int return_attention;
+    int return_attention;       /* ATTN_RET_* */
+    tf_attn_pick pick;          /* owned: the weights a "full" request keeps (kids' attn_sel borrow it) */
     double coverage_weight;     /* the monitor's setting, for the summaries */
     int failed;
     tf_http_error err;
     const char *model_name;
+    const tf_model *model;      /* borrowed: the served model (token strings) */
 } text_group;
 
 /* ---- request body ---------------------------------------------------------------------- */
@@ -70,7 +74,6 @@ static int get_int(json_t *v, const char *name, int lo, int hi, int *out, tf_htt
 
 static int parse_body(int translate, const char *body, size_t len, json_t **root_out, text_req *q,
                       tf_http_error *e) {
-    memset(q, 0, sizeof *q);
     q->max_new = q->min_new = q->num_beams = q->no_repeat = q->early_stopping = -1;
     q->length_penalty = NAN;
     q->src = "en";
@@ -115,13 +118,11 @@ static int parse_body(int translate, const char *body, size_t len, json_t **root
             if (!json_is_boolean(v)) return herr_set(e, HERR_INVALID_FIELD, "truncate must be true or false");
             q->truncate = json_is_true(v);
         } else if (strcmp(key, "return_attention") == 0) {
-            if (!json_is_string(v)) return herr_set(e, HERR_INVALID_FIELD, "return_attention must be a string");
-            const char *a = json_string_value(v);
-            if (strcmp(a, "full") == 0)
-                return herr_set(e, HERR_OUT_OF_RANGE, "return_attention \"full\" is not supported yet; use \"summary\" or \"none\"");
-            if (strcmp(a, "summary") != 0 && strcmp(a, "none") != 0)
-                return herr_set(e, HERR_OUT_OF_RANGE, "return_attention must be one of \"summary\", \"none\"");
-            q->return_attention = a[0] == 's';
+            if ((rc = attnfull_parse_mode(v, key, &q->return_attention, e)) < 0) return rc;
+        } else if (strcmp(key, "attention_layers") == 0) {
+            if ((rc = attnfull_parse_indices(v, key, &q->pick.layers, &q->pick.n_layers, e)) < 0) return rc;
+        } else if (strcmp(key, "attention_heads") == 0) {
+            if ((rc = attnfull_parse_indices(v, key, &q->pick.heads, &q->pick.n_heads, e)) < 0) return rc;
         } else if (strcmp(key, "early_stopping") == 0) {
             if (!json_is_boolean(v)) return herr_set(e, HERR_INVALID_FIELD, "early_stopping must be true or false");
             q->early_stopping = json_is_true(v);
@@ -173,6 +174,7 @@ static void group_free(text_group *g) {
         free(g->out[i]);
         json_decref(g->attn[i]);
     }
+    attnfull_pick_close(&g->pick);
     job_unref(g->lead);
     free(g);
 }
@@ -244,11 +246,36 @@ static void attention_check(text_group *g, tf_job *j, int i, const tf_seq_state 
         g->flags[i] = v.flags;
         log_msg(LOG_WARN, "%s: attention anomaly in text %d: %s", g->lead->id, i, v.why);
     }
-    if (g->return_attention && !(g->attn[i] = attnmon_encdec_summary_json(st->attn_encdec, g->coverage_weight)) &&
-        !g->failed) {
+    if (g->return_attention == ATTN_RET_NONE) return;
+    json_t *a = attnmon_encdec_summary_json(st->attn_encdec, g->coverage_weight);
+    if (a && g->return_attention == ATTN_RET_FULL && st->attn_encdec_full &&
+        json_object_set_new(a, "full", attnfull_encdec_json(g->model, j->prompt_ids, st->tokens,
+                                                            st->attn_encdec_full, &g->pick)) < 0) {
+        json_decref(a);
+        a = NULL;
+    }
+    if (!(g->attn[i] = a) && !g->failed) {
         g->failed = 1;
         herr_set(&g->err, HERR_INTERNAL, "out of memory");
     }
+}
+
+/* return_attention "full": the pick must name layers both stacks have and heads the model
+ * has; the rows are the one decoded hypothesis, so no beams (a task default of num_beams
+ * is not overridden silently: the client says num_beams 1); the three kinds of weights of
+ * every text must fit the bound. */
+static int admit_full(const tf_server *srv, const tf_model_info *info, const text_req *q, const tf_attn_pick *pick,
+                      const tf_gen_params *p, const int *n_in, tf_http_error *e) {
+    const int L_enc = info->encdec_n_enc_layer, L_dec = info->encdec_n_dec_layer, H = info->encdec_n_head;
+    if (attnfull_check_pick(pick, q->return_attention, L_enc < L_dec ? L_enc : L_dec, H, e) < 0) return -1;
+    if (q->return_attention != ATTN_RET_FULL) return 0;
+    if (p->num_beams > 1)
+        return herr_set(e, HERR_OUT_OF_RANGE,
+                        "return_attention \"full\" needs num_beams 1 (it returns the rows of the one decoded "
+                        "hypothesis); num_beams is %d%s", p->num_beams,
+                        q->num_beams < 0 ? " by the model's default for this task: send \"num_beams\": 1" : "");
+    return attnfull_admit_encdec(pick, L_enc, L_dec, H, n_in, q->n_texts, p->max_new_tokens,
+                                 (uint64_t)srv->cfg->attn_full_max_weights, e);
 }
 
 static void on_text(tf_job *j, tf_job_event ev) {
@@ -281,6 +308,8 @@ static void text_route(http_req *r, int translate) {
     tf_http_error e;
     json_t *root = NULL;
     text_group *g = NULL;
+    text_req q;
+    memset(&q, 0, sizeof q);
     if (srv->draining) {
         herr_set(&e, HERR_DRAINING, "the server is shutting down");
         goto refuse;
@@ -297,7 +326,6 @@ static void text_route(http_req *r, int translate) {
     }
     size_t len;
     const char *body = http_body(r, &len);
-    text_req q;
     tf_gen_params params;
     if (parse_body(translate, body, len, &root, &q, &e) < 0) goto refuse;
     if (q.model && strcmp(q.model, sm->info->name) != 0) {
@@ -321,7 +349,10 @@ static void text_route(http_req *r, int translate) {
     }
     g->translate = translate;
     g->model_name = sm->info->name;
+    g->model = sm->model;
     g->return_attention = q.return_attention;
+    g->pick = q.pick; /* the group owns it from here */
+    memset(&q.pick, 0, sizeof q.pick);
     g->coverage_weight = srv->cfg->attn_coverage_weight;
     /* every text is checked before any is admitted, so a bad one refuses the request whole */
     for (int i = 0; i < q.n_texts; i++) {
@@ -340,6 +371,14 @@ static void text_route(http_req *r, int translate) {
             goto refuse;
         }
         g->n_in[i] = k->n_prompt;
+    }
+    if (admit_full(srv, sm->info, &q, &g->pick, &params, g->n_in, &e) < 0) goto refuse;
+    if (g->return_attention == ATTN_RET_FULL) {
+        params.attn_full = 1;
+        params.attn_sel = attnfull_select(&g->pick);
+    }
+    for (int i = 0; i < q.n_texts; i++) {
+        tf_job *k = g->kids[i];
         k->req.params = params;
         k->model_name = sm->info->name;
         k->attnmon = sm->attnmon;
@@ -375,6 +414,7 @@ static void text_route(http_req *r, int translate) {
     job_unref(lead);
     return;
 refuse:
+    attnfull_pick_close(&q.pick);
     json_decref(root);
     if (g) group_free(g);
     http_reply_error(r, &e);

@@ -18,6 +18,8 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 import openapi_check  # noqa: E402
+import t5_attention_full_tests  # noqa: E402
+from t5_attention_full_tests import T5AttentionFull  # noqa: E402,F401 - run by unittest.main
 
 BIN = None
 D = None
@@ -213,9 +215,9 @@ class Attention(unittest.TestCase):
                 self.assertEqual([d["attention"] for d in again["details"]], [d["attention"] for d in js["details"]])
 
     def test_bad_values(self):
-        st, _, js = D.post("/v1/translate", {"text": "a", "return_attention": "full"})
+        st, _, js = D.post("/v1/translate", {"text": "a", "return_attention": "full", "num_beams": 2})
         self.assertEqual(st, 422, js)
-        self.assertIn("not supported yet", js["error"]["message"])
+        self.assertIn("needs num_beams 1", js["error"]["message"])
         st, _, js = D.post("/v1/summarize", {"text": "a", "return_attention": "Summary"})
         self.assertEqual((st, js["error"]["type"]), (422, "out_of_range"))
         st, _, js = D.post("/v1/summarize", {"text": "a", "return_attention": True})
@@ -288,6 +290,8 @@ def main():
         print("usage: test_t5.py BINARY [unittest args]", file=sys.stderr)
         return 2
     BIN = os.path.abspath(sys.argv[1])
+    t5_attention_full_tests.BIN = BIN
+    t5_attention_full_tests.MODEL = MODEL
     prog = unittest.main(argv=[sys.argv[0]] + sys.argv[2:], exit=False, verbosity=2)
     return 0 if prog.result.wasSuccessful() else 1
 
