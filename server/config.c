@@ -77,6 +77,9 @@ static const cfg_option options[] = {
     {"drain_timeout_ms", OPT_INT, OFF(drain_timeout_ms), "30000", 0, 3600000, NULL, "ms",
      "on SIGTERM/SIGINT, time in-flight requests get to finish"},
     /* Attention monitoring (server/attnmon.c; README "Attention monitoring"). */
+    {"attn_monitor", OPT_BOOL, OFF(attn_monitor), "1", 0, 1, NULL, NULL,
+     "collect attention statistics for every request and judge them (flags, metrics, baseline); "
+     "off: only for requests that ask with return_attention, and never judged"},
     {"attn_entropy_floor", OPT_DOUBLE, OFF(attn_entropy_floor), "0.05", 0, 1, NULL, "",
      "collapsed: a request's mean normalized attention entropy below this"},
     {"attn_entropy_ceiling", OPT_DOUBLE, OFF(attn_entropy_ceiling), "0.995", 0, 1, NULL, "",

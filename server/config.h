@@ -52,6 +52,7 @@ typedef struct tf_config {
     int drain_timeout_ms;
     int access_log;      /* bool */
     /* Attention monitoring thresholds (server/attnmon.h explains the kinds). */
+    int attn_monitor; /* 0: statistics only on request, no flags, metrics or baseline */
     double attn_entropy_floor;
     double attn_entropy_ceiling;
     double attn_sink_max;

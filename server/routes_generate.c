@@ -288,9 +288,10 @@ static void generate_common(http_req *r, tf_req_api api) {
         goto refuse;
     }
     if (!j->req.seed_given) j->req.params.seed = next_seed(srv);
-    /* Always on: the kernel fills the statistics from weights it already has. */
-    j->req.params.attn_summary = 1;
-    j->attnmon = sm->attnmon;
+    /* The kernel fills the statistics from weights it already has: for every request while
+     * the operator monitors, else only for a client that asks for them (never judged). */
+    j->req.params.attn_summary = srv->cfg->attn_monitor || j->req.return_attention != ATTN_RET_NONE;
+    j->attnmon = srv->cfg->attn_monitor ? sm->attnmon : NULL;
     tf_err err = {0};
     if (model_tokenize(sm->model, j->req.prompt, j->req.prompt_len, &j->prompt_ids, &j->n_prompt, &err) < 0) {
         herr_set(&e, HERR_INTERNAL, "tokenizer: %s", err.msg);

@@ -40,8 +40,8 @@ static json_t *encoder_summary(const tf_attn_stats *st, int n_layer, int n_head)
     return a;
 }
 
-/* Text i's attention: judged by the model's monitor always (flags, metrics, baseline),
- * rendered into its result when asked for. */
+/* Text i's attention: judged by the model's monitor while attn_monitor is on (flags,
+ * metrics, baseline), rendered into its result when asked for. */
 static void add_attention(tf_job *j, json_t *result, int i) {
     const tf_model_info *info = model_info(j->model);
     const int L = info->attn_n_layer, H = info->attn_n_head, pairs = L * H;
@@ -122,8 +122,8 @@ static int tokenize_texts(tf_job *j, const tf_model *m, const tf_sentiment_reque
     return 0;
 }
 
-/* Attention memory of the job's texts: statistics for every text (monitoring is always on;
- * the kernel sums them from weights it has: measured on a 2-core Zen 5, they add ~50% to
+/* Attention memory of the job's texts: statistics for every text while attn_monitor is on
+ * (or the client asks; the kernel sums them from weights it has: measured on a 2-core Zen 5, they add ~50% to
  * attn_full itself (12 heads x 64, 128 tokens, one thread: 1.60 -> 2.44 ms), and attention
  * is ~6% of a DistilBERT-base classify of 128-token texts, so ~3% of the call; less for
  * shorter texts), and with "full" one (n x n) store per picked
@@ -140,8 +140,9 @@ static int admit_attention(tf_server *srv, tf_served_model *sm, tf_job *j, tf_se
     j->req.return_attention = q->return_attention;
     j->req.attn_pick = q->attn_pick;
     memset(&q->attn_pick, 0, sizeof q->attn_pick);
-    j->attnmon = sm->attnmon;
-    if (pairs == 0) return 0;
+    j->attnmon = srv->cfg->attn_monitor ? sm->attnmon : NULL;
+    /* monitoring off: no statistics (kernels skip the hook) unless the client asked */
+    if (pairs == 0 || (!j->attnmon && j->req.return_attention == ATTN_RET_NONE)) return 0;
     j->cls_attn = calloc((size_t)n, sizeof *j->cls_attn);
     j->text_attn = calloc((size_t)n * pairs, sizeof *j->text_attn);
     if (!j->cls_attn || !j->text_attn) return herr_set(e, HERR_INTERNAL, "out of memory");

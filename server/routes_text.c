@@ -10,9 +10,9 @@
  * already admitted run to their (bounded) end and their results are dropped. Input
  * shaping (task prefix, length limit, truncation) is server/text_task.c, shared with
  * the CLI; fields a request leaves out take the model's task defaults, as in the CLI.
- * Attention monitoring is always on (the kernels fill the statistics as they go): each
- * text is judged by the model's monitor when it ends, its flags go into its details and
- * their union into the answer's attention_flags.
+ * Attention monitoring (config attn_monitor, on by default; the kernels fill the statistics
+ * as they go): each text is judged by the model's monitor when it ends, its flags go into
+ * its details and their union into the answer's attention_flags (always [] when off).
  */
 #include <math.h>
 #include <stdio.h>
@@ -148,7 +148,7 @@ static int parse_body(int translate, const char *body, size_t len, json_t **root
 /* Our defaults, then the model's for the task (task_specific_params, as transformers'
  * pipelines use them), then what the request gives; max_new_tokens capped by the server. */
 static int compose_params(const tf_model *m, const char *task_key, const text_req *q, int max_new_cap,
-                          tf_gen_params *p, tf_http_error *e) {
+                          int monitor, tf_gen_params *p, tf_http_error *e) {
     gen_params_default(p);
     p->max_new_tokens = DEFAULT_MAX_NEW;
     model_task_defaults(m, task_key, p);
@@ -159,7 +159,7 @@ static int compose_params(const tf_model *m, const char *task_key, const text_re
     if (q->early_stopping >= 0) p->early_stopping = q->early_stopping;
     if (!isnan(q->length_penalty)) p->length_penalty = q->length_penalty;
     if (p->max_new_tokens > max_new_cap) p->max_new_tokens = max_new_cap;
-    p->attn_summary = 1; /* always monitored */
+    p->attn_summary = monitor || q->return_attention != ATTN_RET_NONE;
     /* a default minimum never outgrows the maximum the request asked for */
     if (q->min_new < 0 && p->min_new_tokens > p->max_new_tokens) p->min_new_tokens = p->max_new_tokens;
     tf_err err = {0};
@@ -342,7 +342,7 @@ static void text_route(http_req *r, int translate) {
     char key[64];
     if (translate) snprintf(key, sizeof key, "translation_%s_to_%s", q.src, q.tgt);
     else snprintf(key, sizeof key, "summarization");
-    if (compose_params(sm->model, key, &q, srv->cfg->max_new_tokens, &params, &e) < 0) goto refuse;
+    if (compose_params(sm->model, key, &q, srv->cfg->max_new_tokens, srv->cfg->attn_monitor, &params, &e) < 0) goto refuse;
     if (!(g = calloc(1, sizeof *g)) || job_new(http_id(r), &g->lead) < 0) {
         herr_set(&e, HERR_INTERNAL, "out of memory");
         goto refuse;
@@ -381,7 +381,7 @@ static void text_route(http_req *r, int translate) {
         tf_job *k = g->kids[i];
         k->req.params = params;
         k->model_name = sm->info->name;
-        k->attnmon = sm->attnmon;
+        k->attnmon = srv->cfg->attn_monitor ? sm->attnmon : NULL;
         k->on_event = on_text;
         k->route_ctx = g;
     }

@@ -122,6 +122,30 @@ class Attention(unittest.TestCase):
         finally:
             self.assertEqual(d.stop(), 0)
 
+    def test_monitor_off(self):
+        # The same crafted thresholds with attn_monitor off: nothing is judged (flags [],
+        # counters and histograms stay at 0), and a client that asks still gets its summary
+        # and its weights.
+        d = harness.Daemon(BIN, "--model", "generate=" + MODEL, "--attn-entropy-ceiling", "0",
+                           "--attn-sink-max", "0", "--attn-monitor", "off")
+        try:
+            name = os.path.basename(MODEL)
+            js = self.post(BODY, daemon=d)
+            self.assertEqual(js["attention_flags"], [])
+            self.assertNotIn("attention", js)
+            js = self.post(dict(BODY, return_attention="summary"), daemon=d)
+            self.assertEqual(js["attention_flags"], [])
+            self.assertGreater(js["attention"]["stats"][0][0]["max_weight"], 0)
+            js = self.post(dict(BODY, return_attention="full", attention_layers=[0]), daemon=d)
+            self.assertEqual(len(js["attention"]["full"]["weights"]), 1)
+            events = list(d.stream("/v1/generate", dict(BODY, stream=True)))
+            self.assertEqual(json.loads(events[-1][1])["attention_flags"], [])
+            for kind in ("collapsed", "diffuse", "sink_dominated"):
+                self.assertEqual(d.metric("transformerd_attention_anomalies_total", {"model": name, "kind": kind}), 0)
+            self.assertEqual(d.metric("transformerd_attention_entropy_count", {"model": name, "layer": "0"}), 0)
+        finally:
+            self.assertEqual(d.stop(), 0)
+
     def test_threshold_options_are_checked(self):
         r = subprocess.run([BIN, "serve", "--attn-sink-max", "1.5"], capture_output=True, timeout=30)
         self.assertNotEqual(r.returncode, 0)

@@ -283,6 +283,27 @@ class Attention(unittest.TestCase):
         finally:
             self.assertEqual(d.stop(), 0)
 
+    def test_monitor_off(self):
+        # attn_monitor off: the input that is flagged repeated_focus above is not judged;
+        # the summary and full weights still come when asked for
+        d = harness.Daemon(BIN, "--model", "summarize=" + MODEL, "--attn-monitor", "off", *CRAFT)
+        try:
+            name = os.path.basename(MODEL)
+            body = {"texts": ["z" * 150], "max_new_tokens": 24, "min_new_tokens": 12, "truncate": True, "num_beams": 1}
+            for mode in ("none", "summary", "full"):
+                st, h, js = d.post("/v1/summarize", dict(body, return_attention=mode,
+                                                         max_new_tokens=24 if mode != "full" else 12),
+                                   timeout=120)
+                self.assertEqual(st, 200, js)
+                openapi_check.check_response(SPEC, "post", "/v1/summarize", st, h.get("content-type", ""), js)
+                self.assertEqual(js["attention_flags"], [])
+                self.assertEqual(js["details"][0]["attention_flags"], [])
+                self.assertEqual("attention" in js["details"][0], mode != "none")
+            self.assertEqual(d.metric("transformerd_attention_anomalies_total", {"model": name, "kind": "repeated_focus"}), 0)
+            self.assertEqual(d.metric("transformerd_attention_source_coverage_count", {"model": name}), 0)
+        finally:
+            self.assertEqual(d.stop(), 0)
+
 
 def main():
     global BIN
