@@ -17,6 +17,11 @@ import openapi_check
 BIN = None
 MODEL = harness.MODEL_DIR
 BERT = os.path.join(harness.ROOT, "tests", "fixtures", "tiny-bert-3class")
+T5 = os.path.join(harness.ROOT, "tests", "fixtures", "tiny-t5-untied")
+# T5-only thresholds no ordinary answer meets, so the page must show the two T5 kinds
+# (GPT-2 and BERT are never judged on them): nothing is covered at 1000/n_src, and any
+# repeated step is too many.
+T5_CRAFT = ["--attn-coverage-weight", "1000", "--attn-repeat-max", "0"]
 PAGE = os.path.join(harness.ROOT, "server", "ui", "attention.html")
 CHROMIUM = "/usr/bin/chromium"
 
@@ -79,7 +84,8 @@ class UI(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.spec = openapi_check.load(os.path.join(harness.ROOT, "openapi.yaml"))
-        cls.d = harness.Daemon(BIN, "--model", "generate=" + MODEL, "--model", "sentiment=" + BERT)
+        cls.d = harness.Daemon(BIN, "--model", "generate=" + MODEL, "--model", "sentiment=" + BERT,
+                               "--model", "translate=" + T5, "--model", "summarize=" + T5, *T5_CRAFT)
 
     @classmethod
     def tearDownClass(cls):
@@ -137,15 +143,16 @@ class UI(unittest.TestCase):
         print("\nui headless screenshot: %s (%d bytes)" % (shot, os.path.getsize(shot)))
         return r.stdout.decode("utf-8", "replace"), shot
 
-    def check_rendered(self, dom, shot, n_tokens, causal):
+    def check_rendered(self, dom, shot, n_tokens, causal, n_keys=None, n_maps=3):
         body = re.search(r"<body([^>]*)>", dom).group(1)
         self.assertIn('data-rendered="1"', body, dom[-3000:])
-        # the query x key heatmap and the two layer x head heatmaps
-        self.assertIn('data-heatmaps="3"', body)
+        # the query x key heatmap and the layer x head heatmaps (two; T5 four)
+        self.assertIn('data-heatmaps="%d"' % n_maps, body)
         m = re.search(r'id="full"[^>]*data-cells="(\d+)"|data-cells="(\d+)"[^>]*id="full"', dom)
         self.assertIsNotNone(m, "the weights heatmap reports no cells")
         cells = int(m.group(1) or m.group(2))
-        self.assertEqual(cells, n_tokens * (n_tokens + 1) // 2 if causal else n_tokens * n_tokens)
+        want = n_tokens * (n_tokens + 1) // 2 if causal else n_tokens * (n_keys or n_tokens)
+        self.assertEqual(cells, want)
         self.assertGreater(os.path.getsize(shot), 5000)
         self.assertGreater(colorful_pixels(shot), 5000)
 
@@ -172,3 +179,29 @@ class UI(unittest.TestCase):
                                                     "attention_layers": [0], "attention_heads": [0]})
         self.check_rendered(dom, shot, len(full["results"][0]["attention"]["full"]["tokens"]), False)
         self.assertIn(js["results"][0]["label"], dom)
+
+    def test_headless_render_translate_summarize(self):
+        if not os.access(CHROMIUM, os.X_OK):
+            print("\nSKIP ui headless render: %s is not installed (apt-get install chromium)" % CHROMIUM)
+            self.skipTest("chromium absent")
+        for task, text in (("translate", "the cat sees the dog and runs"), ("summarize", "the cat sees the dog and runs")):
+            dom, shot = self.browse("prompt=%s&task=%s&tokens=8&auto=1" % (text.replace(" ", "%20"), task),
+                                    "ui-attention-%s.png" % task)
+            # the page asks for one beam and full weights; the same request here gives the shape
+            body = {"text": text, "max_new_tokens": 8, "num_beams": 1, "return_attention": "full"}
+            if task == "translate":
+                body["target_lang"] = "de"
+            st, _, js = self.d.post("/v1/" + task, body)
+            self.assertEqual(st, 200, js)
+            d = js["details"][0]
+            full = d["attention"]["full"]
+            # the default view is the cross-attention: target tokens down, source tokens across
+            self.assertRegex(dom, r'<canvas id="full"[^>]*data-kind="cross"')
+            self.check_rendered(dom, shot, len(full["target_tokens"]), False, len(full["source_tokens"]), n_maps=5)
+            self.assertIn("Weights of layer 0, head 0 (cross: target down, source across)", dom)
+            self.assertIn((js.get("translations") or js["summaries"])[0], dom)
+            # the flags of the answer are shown; the summary (8 steps) has both T5 kinds
+            if task == "summarize":
+                self.assertEqual(sorted(d["attention_flags"]), ["low_source_coverage", "repeated_focus"], d)
+            for f in d["attention_flags"]:
+                self.assertIn('<span class="flag">%s</span>' % f, dom)
