@@ -8,7 +8,10 @@
  * (best rep): with -t 1 it tracks the work done and hardly moves with load, with
  * more threads it includes the pool's spinning.
  *
- * Usage: bench_step --model DIR [-t threads] [-r reps] [--fp32]
+ * --attn collects the attention statistics (tf_gen_params.attn_summary, what the daemon's
+ * attn_monitor turns on) in every sequence, to measure what monitoring costs the kernels.
+ *
+ * Usage: bench_step --model DIR [-t threads] [-r reps] [--fp32] [--attn]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +23,8 @@
 #define PROMPT 128
 #define DECODE_STEPS 32
 #define MAX_BATCH 16
+
+static int attn_summary; /* --attn */
 
 static double clock_s(clockid_t id) {
     struct timespec ts;
@@ -50,6 +55,7 @@ static int new_seqs(tf_model *m, int n, tf_seq **seqs, tf_err *err) {
         gen_params_default(&p);
         p.max_new_tokens = DECODE_STEPS + 8;
         p.ignore_eos = 1;
+        p.attn_summary = attn_summary;
         int rc = seq_new(m, prompt, PROMPT, &p, &seqs[i], err);
         if (rc < 0) return rc;
     }
@@ -130,13 +136,14 @@ int main(int argc, char **argv) {
         else if (strcmp(argv[i], "-t") == 0 && i + 1 < argc) opts.n_threads = atoi(argv[++i]);
         else if (strcmp(argv[i], "-r") == 0 && i + 1 < argc) reps = atoi(argv[++i]);
         else if (strcmp(argv[i], "--fp32") == 0) opts.use_int8 = 0;
+        else if (strcmp(argv[i], "--attn") == 0) attn_summary = 1;
         else {
-            fprintf(stderr, "usage: bench_step --model DIR [-t threads] [-r reps] [--fp32]\n");
+            fprintf(stderr, "usage: bench_step --model DIR [-t threads] [-r reps] [--fp32] [--attn]\n");
             return 2;
         }
     }
     if (!dir || reps < 1) {
-        fprintf(stderr, "usage: bench_step --model DIR [-t threads] [-r reps] [--fp32]\n");
+        fprintf(stderr, "usage: bench_step --model DIR [-t threads] [-r reps] [--fp32] [--attn]\n");
         return 2;
     }
     tf_err err = {0};
@@ -145,7 +152,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_step: %s\n", err.msg);
         return 1;
     }
-    printf("model %s, %d threads, %s\n", dir, opts.n_threads, opts.use_int8 ? "int8" : "fp32");
+    printf("model %s, %d threads, %s%s\n", dir, opts.n_threads, opts.use_int8 ? "int8" : "fp32",
+           attn_summary ? ", attention statistics" : "");
     int rc = bench_prefill(m, reps, &err);
     static const int batches[] = {1, 4, 16};
     for (int i = 0; i < 3 && rc == 0; i++) rc = bench_decode(m, batches[i], reps, &err);

@@ -146,3 +146,5 @@ done
 if [ -x tests/bench/load.sh ]; then
     tests/bench/load.sh "$BIN" "$MODEL"
 fi
+# attn_monitor on vs off at 16 clients (issue #8: aim for a cost under 5%)
+tests/bench/monitor.sh "$BIN" "$MODEL"
