@@ -7,6 +7,7 @@
 #include "core/cpu.h"
 #include "core/fastmath.h"
 #include "core/ops.h"
+#include "core/reduce.h"
 
 START_TEST(fast_exp_is_accurate) {
     /* 2e-7 relative in theory; 1e-6 leaves room for float rounding of the reduction. */
@@ -190,6 +191,102 @@ START_TEST(gelu_avx512_matches_reference) {
 }
 END_TEST
 
+/* A reproducible row of logit-like values in [-20, 12), with a planted repeated maximum. */
+static void logit_row(float *x, int n, unsigned seed) {
+    for (int i = 0; i < n; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        x[i] = -20.0f + 32.0f * (float)(seed >> 8) / (float)(1u << 24);
+    }
+    if (n > 7) x[n / 3] = x[n - 2] = 12.5f;
+}
+
+/* max/index: exact against the scan (the first of equal maxima); every tail length, and
+ * rows of -inf (banned tokens) keep index 0. */
+START_TEST(max_index_matches_reference) {
+    enum { N = 50257 };
+    static float x[N];
+    const int lens[] = {1, 2, 15, 16, 17, 63, 64, 65, 100, 1000, N};
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+        const int n = lens[li];
+        logit_row(x, n, (unsigned)n);
+        int want_at, at;
+        float want = reduce_max_index_ref(x, n, &want_at);
+        if (n > 7) ck_assert_int_eq(want_at, n / 3);
+        float got = ops_max_index(x, n, &at);
+        ck_assert_int_eq(at, want_at);
+        ck_assert_float_eq(got, want);
+        if (cpu_isa_supported(TF_ISA_VNNI)) {
+            got = reduce_max_index_avx512(x, n, &at);
+            ck_assert_int_eq(at, want_at);
+            ck_assert_float_eq(got, want);
+        }
+        ck_assert_int_eq(ops_argmax(x, n), want_at);
+    }
+    for (int i = 0; i < 40; i++) x[i] = -INFINITY;
+    int at = -1;
+    ck_assert(ops_max_index(x, 40, &at) == -INFINITY);
+    ck_assert_int_eq(at, 0);
+}
+END_TEST
+
+/* exp sums: each term within 1e-6 relative of exp() in double (fm_expf is good to 2e-7,
+ * the FMA form rounds differently); the sum of up to 50k terms within 1e-5 relative (float
+ * partial sums of a few thousand terms each); -inf terms are exactly 0. */
+START_TEST(exp_sum_matches_reference) {
+    enum { N = 50257 };
+    static float x[N], out_ref[N], out_fast[N];
+    const int lens[] = {1, 7, 16, 31, 32, 33, 1000, N};
+    const float scales[] = {1.0f, 1.25f, 1.0f / 0.8f, 0.1f};
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++)
+        for (size_t si = 0; si < sizeof scales / sizeof scales[0]; si++) {
+            const int n = lens[li];
+            logit_row(x, n, (unsigned)(n + 7));
+            if (n > 1) x[0] = -INFINITY;
+            int at;
+            const float mx = reduce_max_index_ref(x, n, &at);
+            const float k = scales[si];
+            double want = 0;
+            for (int i = 0; i < n; i++) want += exp(((double)x[i] - mx) * k);
+            const float s_ref = reduce_exp_sum_ref(x, n, mx, k, out_ref);
+            ck_assert_msg(fabs(s_ref / want - 1) < 1e-5, "n %d: %g vs %g", n, s_ref, want);
+            if (n > 1) ck_assert_float_eq(out_ref[0], 0);
+            ck_assert_float_eq(reduce_exp_sum_ref(x, n, mx, k, NULL), s_ref);
+            if (!cpu_isa_supported(TF_ISA_VNNI)) continue;
+            out_fast[n - 1] = -1;
+            const float s_fast = reduce_exp_sum_avx512(x, n, mx, k, out_fast);
+            ck_assert_msg(fabs(s_fast / want - 1) < 1e-5, "n %d: %g vs %g", n, s_fast, want);
+            ck_assert_float_eq(reduce_exp_sum_avx512(x, n, mx, k, NULL), s_fast);
+            for (int i = 0; i < n; i++)
+                ck_assert_msg(fabsf(out_fast[i] - out_ref[i]) <= 1e-6f * out_ref[i], "n %d i %d", n,
+                              i);
+        }
+    float row[3] = {1, 2, 3};
+    ck_assert_float_eq_tol(ops_logsumexp(row, 3), log(exp(1) + exp(2) + exp(3)), 1e-6);
+}
+END_TEST
+
+/* The blocked cumulative pick against a running double sum: targets in the middle of an
+ * element's share pick it exactly; zero weights are never picked; a target at or past the
+ * total takes the last positive weight. */
+START_TEST(pick_cumulative_matches_running_sum) {
+    enum { N = 3000 };
+    static float w[N];
+    for (int i = 0; i < N; i++) w[i] = (i % 5 == 0) ? 0.0f : (float)((i * 37) % 101) / 101.0f;
+    for (int n = 1; n <= N; n = n * 3 + 1) {
+        double run = 0;
+        for (int i = 0; i < n; i++) {
+            if (w[i] > 0) ck_assert_int_eq(ops_pick_cumulative(w, n, run + 0.5 * w[i]), i);
+            run += w[i];
+        }
+        int last = n - 1;
+        while (last > 0 && w[last] == 0) last--;
+        ck_assert_int_eq(ops_pick_cumulative(w, n, run), last);
+        ck_assert_int_eq(ops_pick_cumulative(w, n, run * 2), last);
+    }
+    ck_assert_int_eq(ops_pick_cumulative(w, 1, 0.0), 0); /* only a zero weight */
+}
+END_TEST
+
 Suite *ops_suite(void) {
     Suite *s = suite_create("ops");
     TCase *tc = tcase_create("core");
@@ -203,6 +300,9 @@ Suite *ops_suite(void) {
     tcase_add_test(tc, fast_log_is_accurate);
     tcase_add_test(tc, attention_rows_match_reference);
     tcase_add_test(tc, gelu_avx512_matches_reference);
+    tcase_add_test(tc, max_index_matches_reference);
+    tcase_add_test(tc, exp_sum_matches_reference);
+    tcase_add_test(tc, pick_cumulative_matches_running_sum);
     suite_add_tcase(s, tc);
     return s;
 }
