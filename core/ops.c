@@ -95,7 +95,7 @@ void ops_add_row_bias(float *y, const float *b, int n_rows, int n) {
     for (int r = 0; r < n_rows; r++) ops_add(y + (size_t)r * n, b, (size_t)n);
 }
 
-void ops_softmax(float *x, int n) {
+void reduce_softmax_ref(float *x, int n) {
     float mx = -INFINITY;
     for (int i = 0; i < n; i++) mx = x[i] > mx ? x[i] : mx;
     if (mx == -INFINITY) {
@@ -114,6 +114,16 @@ void ops_softmax(float *x, int n) {
     for (int t = 0; t < 8; t++) sum += acc[t];
     float inv = 1.0f / sum;
     for (int i = 0; i < n; i++) x[i] *= inv;
+}
+
+void ops_softmax(float *x, int n) {
+    static void (*chosen)(float *, int);
+    void (*f)(float *, int) = __atomic_load_n(&chosen, __ATOMIC_ACQUIRE);
+    if (!f) {
+        f = cpu_isa() == TF_ISA_VNNI ? reduce_softmax_avx512 : reduce_softmax_ref;
+        __atomic_store_n(&chosen, f, __ATOMIC_RELEASE);
+    }
+    f(x, n);
 }
 
 // --- long rows (a vocabulary of logits) --------------------------------------------------

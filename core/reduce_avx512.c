@@ -12,7 +12,7 @@ static inline __mmask16 tail_mask(int left) {
     return left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
 }
 
-float reduce_max_index_avx512(const float *x, int n, int *index) {
+static float row_max(const float *x, int n) {
     const __m512 ninf = _mm512_set1_ps(-__builtin_inff());
     __m512 m0 = ninf, m1 = ninf, m2 = ninf, m3 = ninf;
     int i = 0;
@@ -25,11 +25,15 @@ float reduce_max_index_avx512(const float *x, int n, int *index) {
     for (; i < n; i += 16)
         m0 = _mm512_max_ps(_mm512_mask_loadu_ps(ninf, tail_mask(n - i), x + i), m0);
     m0 = _mm512_max_ps(_mm512_max_ps(m0, m1), _mm512_max_ps(m2, m3));
-    const float mx = _mm512_reduce_max_ps(m0);
+    return _mm512_reduce_max_ps(m0);
+}
+
+float reduce_max_index_avx512(const float *x, int n, int *index) {
+    const float mx = row_max(x, n);
     /* Second pass to the first element equal to the maximum: it stops there, so on
      * average it reads half the row. */
     const __m512 vmx = _mm512_set1_ps(mx);
-    for (i = 0; i < n; i += 16) {
+    for (int i = 0; i < n; i += 16) {
         const __mmask16 m = tail_mask(n - i);
         const __m512 v = _mm512_maskz_loadu_ps(m, x + i);
         const __mmask16 eq = _mm512_mask_cmp_ps_mask(m, v, vmx, _CMP_EQ_OQ);
@@ -64,4 +68,19 @@ float reduce_exp_sum_avx512(const float *x, int n, float shift, float scale, flo
         a0 = _mm512_add_ps(a0, e);
     }
     return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+}
+
+void reduce_softmax_avx512(float *x, int n) {
+    const float mx = row_max(x, n);
+    if (mx == -__builtin_inff()) { /* nothing but -inf: all weights zero, as the reference */
+        for (int i = 0; i < n; i += 16)
+            _mm512_mask_storeu_ps(x + i, tail_mask(n - i), _mm512_setzero_ps());
+        return;
+    }
+    /* in place: each block is loaded before its terms are stored over it */
+    const __m512 inv = _mm512_set1_ps(1.0f / reduce_exp_sum_avx512(x, n, mx, 1.0f, x));
+    for (int i = 0; i < n; i += 16) {
+        const __mmask16 m = tail_mask(n - i);
+        _mm512_mask_storeu_ps(x + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), inv));
+    }
 }

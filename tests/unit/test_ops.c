@@ -287,6 +287,32 @@ START_TEST(pick_cumulative_matches_running_sum) {
 }
 END_TEST
 
+/* Softmax: the AVX-512 row within 1e-6 relative of the reference row per weight (the exp
+ * terms differ by FMA rounding, the sums by order); every tail length, rows with -inf
+ * (masked keys) and a row of nothing but -inf (all zero in both). */
+START_TEST(softmax_avx512_matches_reference) {
+    if (!cpu_isa_supported(TF_ISA_VNNI)) return;
+    enum { N = 400 };
+    static float a[N + 1], b[N + 1];
+    for (int n = 1; n <= N; n += (n < 40 ? 1 : 37)) {
+        logit_row(a, n, (unsigned)n * 3u);
+        if (n > 3) a[n / 2] = -INFINITY;
+        a[n] = b[n] = 42.0f;
+        for (int i = 0; i < n; i++) b[i] = a[i];
+        reduce_softmax_ref(a, n);
+        reduce_softmax_avx512(b, n);
+        for (int i = 0; i < n; i++)
+            ck_assert_msg(fabsf(a[i] - b[i]) <= 1e-6f * a[i] + 1e-12f, "n %d i %d: %g vs %g", n,
+                          i, a[i], b[i]);
+        ck_assert_float_eq(b[n], 42.0f); /* nothing written past n */
+        if (n > 3) ck_assert_float_eq(b[n / 2], 0);
+    }
+    for (int i = 0; i < 20; i++) b[i] = -INFINITY;
+    reduce_softmax_avx512(b, 20);
+    for (int i = 0; i < 20; i++) ck_assert_float_eq(b[i], 0);
+}
+END_TEST
+
 Suite *ops_suite(void) {
     Suite *s = suite_create("ops");
     TCase *tc = tcase_create("core");
@@ -303,6 +329,7 @@ Suite *ops_suite(void) {
     tcase_add_test(tc, max_index_matches_reference);
     tcase_add_test(tc, exp_sum_matches_reference);
     tcase_add_test(tc, pick_cumulative_matches_running_sum);
+    tcase_add_test(tc, softmax_avx512_matches_reference);
     suite_add_tcase(s, tc);
     return s;
 }
