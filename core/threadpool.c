@@ -37,6 +37,8 @@
 /* 100 µs covers the gap between consecutive kernels of a decode step (a few
  * µs of single-threaded work such as layernorm) with a wide margin. */
 #define POOL_SPIN_NS 100000
+/* Within the spin window, pause-spin this long, then yield between checks. */
+#define POOL_PAUSE_NS 5000
 
 typedef struct pool_worker {
     struct tf_pool *pool; /* borrowed */
@@ -75,14 +77,22 @@ static void futex_wake_all(_Atomic uint32_t *addr) {
 
 /* Waits until gen != seen; returns the new value. */
 static uint32_t worker_wait(struct tf_pool *p, uint32_t seen) {
-    int64_t deadline = 0;
+    int64_t start = 0;
     for (unsigned i = 0;; i++) {
         uint32_t g = atomic_load_explicit(&p->gen, memory_order_acquire);
         if (g != seen) return g;
         if ((i & 255) == 255) {
             int64_t t = now_ns();
-            if (deadline == 0) deadline = t + POOL_SPIN_NS;
-            else if (t > deadline) break;
+            if (start == 0) start = t;
+            else if (t - start > POOL_SPIN_NS) break;
+            /* Past the first few microseconds (the gaps inside a step), keep watching
+             * but let any other thread queued on this core run: when the cores are
+             * shared that is often the pool's own caller, whose next pool_run we are
+             * waiting for. */
+            if (t - start > POOL_PAUSE_NS) {
+                sched_yield();
+                continue;
+            }
         }
         cpu_relax();
     }
