@@ -11,10 +11,11 @@
  * -b N times only decode at batch N (no prefill), for profiling one shape;
  * -s N times N decode steps per repetition instead of 32 (the untimed batched prefill
  * then weighs less in a profile);
- * --temperature T samples (as the HTTP load test does with 0.8) instead of greedy.
+ * --temperature T samples (as the HTTP load test does with 0.8) instead of greedy;
+ * --attn-summary keeps attention statistics, as the daemon does for every request.
  *
  * Usage: bench_step --model DIR [-t threads] [-r reps] [-b batch] [-s steps] [--temperature T]
- *                   [--fp32]
+ *                   [--attn-summary] [--fp32]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +49,7 @@ static void report(const char *what, double *s, double *c, int n, double tokens)
 }
 
 static float g_temperature;
+static int g_attn_summary;
 static int g_steps = 32; /* decode steps timed per repetition */
 
 static int new_seqs(tf_model *m, int n, tf_seq **seqs, tf_err *err) {
@@ -59,6 +61,7 @@ static int new_seqs(tf_model *m, int n, tf_seq **seqs, tf_err *err) {
         p.max_new_tokens = g_steps + 8;
         p.ignore_eos = 1;
         p.temperature = g_temperature;
+        p.attn_summary = g_attn_summary;
         p.seed = (uint64_t)i;
         int rc = seq_new(m, prompt, PROMPT, &p, &seqs[i], err);
         if (rc < 0) return rc;
@@ -133,7 +136,7 @@ static int bench_decode(tf_model *m, int batch, int reps, tf_err *err) {
 
 static int usage(void) {
     fprintf(stderr, "usage: bench_step --model DIR [-t threads] [-r reps] [-b 1..%d] [-s 1..512]\n"
-                    "                  [--temperature T] [--fp32]\n", MAX_BATCH);
+                    "                  [--temperature T] [--attn-summary] [--fp32]\n", MAX_BATCH);
     return 2;
 }
 
@@ -149,6 +152,7 @@ int main(int argc, char **argv) {
         else if (strcmp(argv[i], "-b") == 0 && i + 1 < argc) only_batch = atoi(argv[++i]);
         else if (strcmp(argv[i], "--temperature") == 0 && i + 1 < argc)
             g_temperature = (float)atof(argv[++i]);
+        else if (strcmp(argv[i], "--attn-summary") == 0) g_attn_summary = 1;
         else if (strcmp(argv[i], "--fp32") == 0) opts.use_int8 = 0;
         else {
             return usage();
