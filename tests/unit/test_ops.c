@@ -313,6 +313,33 @@ START_TEST(softmax_avx512_matches_reference) {
 }
 END_TEST
 
+/* The AVX-512 row statistics against the reference loop: entropy within 1e-5 relative plus
+ * 1e-6 (fm_logf's polynomial with FMA, summed in another order), max exact, prompt mass
+ * within 1e-6; softmax rows of every length to 70 (tails), with zero weights and weights
+ * below 1e-30 (skipped by both), n_prompt below, inside and past the row. */
+START_TEST(attention_row_stats_avx512_match_reference) {
+    if (!attn_rows_avx512.row_stats || !cpu_isa_supported(TF_ISA_VNNI)) return;
+    enum { N = 70 };
+    float p[N];
+    for (int n = 1; n <= N; n++) {
+        logit_row(p, n, (unsigned)n * 11u);
+        if (n > 5) p[3] = -200.0f; /* exp underflows to 0 */
+        if (n > 9) p[7] = -75.0f;  /* ~1e-33 after normalization: below 1e-30 */
+        reduce_softmax_ref(p, n);
+        const int prompts[] = {0, 1, n / 2, n, n + 5};
+        for (size_t k = 0; k < sizeof prompts / sizeof prompts[0]; k++) {
+            float want[3], got[3];
+            attn_row_stats_ref(p, n, prompts[k], want);
+            attn_rows_avx512.row_stats(p, n, prompts[k], got);
+            ck_assert_msg(fabsf(got[0] - want[0]) <= 1e-5f * want[0] + 1e-6f, "n %d: H %g vs %g", n,
+                          got[0], want[0]);
+            ck_assert_float_eq(got[1], want[1]);
+            ck_assert_msg(fabsf(got[2] - want[2]) <= 1e-6f, "n %d prompt %d", n, prompts[k]);
+        }
+    }
+}
+END_TEST
+
 Suite *ops_suite(void) {
     Suite *s = suite_create("ops");
     TCase *tc = tcase_create("core");
@@ -330,6 +357,7 @@ Suite *ops_suite(void) {
     tcase_add_test(tc, exp_sum_matches_reference);
     tcase_add_test(tc, pick_cumulative_matches_running_sum);
     tcase_add_test(tc, softmax_avx512_matches_reference);
+    tcase_add_test(tc, attention_row_stats_avx512_match_reference);
     suite_add_tcase(s, tc);
     return s;
 }
