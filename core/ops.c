@@ -13,6 +13,19 @@
 
 void ops_layernorm(const float *x, float *y, int n_rows, int n, const float *w, const float *b,
                    float eps) {
+    typedef void (*layernorm_fn)(const float *, float *, int, int, const float *, const float *,
+                                 float);
+    static layernorm_fn chosen;
+    layernorm_fn f = __atomic_load_n(&chosen, __ATOMIC_ACQUIRE);
+    if (!f) {
+        f = cpu_isa() == TF_ISA_VNNI ? reduce_layernorm_avx512 : reduce_layernorm_ref;
+        __atomic_store_n(&chosen, f, __ATOMIC_RELEASE);
+    }
+    f(x, y, n_rows, n, w, b, eps);
+}
+
+void reduce_layernorm_ref(const float *x, float *y, int n_rows, int n, const float *w,
+                          const float *b, float eps) {
     for (int r = 0; r < n_rows; r++) {
         const float *xr = x + (size_t)r * n;
         float *yr = y + (size_t)r * n;

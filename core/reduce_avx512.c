@@ -84,3 +84,40 @@ void reduce_softmax_avx512(float *x, int n) {
         _mm512_mask_storeu_ps(x + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), inv));
     }
 }
+
+/* The reference's arithmetic: sums in double (8 lanes, two accumulators; only the order of
+ * the additions differs), then y = (x - mean)·inv·w + b with separate float multiplies and
+ * add, as the reference writes it. */
+void reduce_layernorm_avx512(const float *x, float *y, int n_rows, int n, const float *w,
+                             const float *b, float eps) {
+    for (int r = 0; r < n_rows; r++) {
+        const float *xr = x + (size_t)r * n;
+        float *yr = y + (size_t)r * n;
+        __m512d s0 = _mm512_setzero_pd(), s1 = s0;
+        for (int i = 0; i < n; i += 16) {
+            const __m512 v = _mm512_maskz_loadu_ps(tail_mask(n - i), xr + i);
+            s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
+            s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1)));
+        }
+        const float mean = (float)(_mm512_reduce_add_pd(_mm512_add_pd(s0, s1)) / n);
+        const __m512 vm = _mm512_set1_ps(mean);
+        s0 = s1 = _mm512_setzero_pd();
+        for (int i = 0; i < n; i += 16) {
+            const __mmask16 m = tail_mask(n - i);
+            const __m512 d = _mm512_maskz_sub_ps(m, _mm512_maskz_loadu_ps(m, xr + i), vm);
+            const __m512d d0 = _mm512_cvtps_pd(_mm512_castps512_ps256(d));
+            const __m512d d1 = _mm512_cvtps_pd(_mm512_extractf32x8_ps(d, 1));
+            s0 = _mm512_add_pd(s0, _mm512_mul_pd(d0, d0));
+            s1 = _mm512_add_pd(s1, _mm512_mul_pd(d1, d1));
+        }
+        const double var = _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
+        const __m512 inv = _mm512_set1_ps((float)(1.0 / __builtin_sqrt(var / n + eps)));
+        for (int i = 0; i < n; i += 16) {
+            const __mmask16 m = tail_mask(n - i);
+            const __m512 d = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, xr + i), vm);
+            __m512 o = _mm512_mul_ps(_mm512_mul_ps(d, inv), _mm512_maskz_loadu_ps(m, w + i));
+            o = _mm512_add_ps(o, b ? _mm512_maskz_loadu_ps(m, b + i) : _mm512_setzero_ps());
+            _mm512_mask_storeu_ps(yr + i, m, o);
+        }
+    }
+}
