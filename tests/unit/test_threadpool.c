@@ -49,14 +49,14 @@ END_TEST
 typedef struct counter {
     _Atomic int calls[8];
     _Atomic int total;
-    int nth_seen;
+    _Atomic int nth_seen; /* written by every part at once */
 } counter;
 
 static void count_fn(void *ctx, int ith, int nth) {
     counter *c = ctx;
     atomic_fetch_add(&c->calls[ith], 1);
     atomic_fetch_add(&c->total, 1);
-    c->nth_seen = nth;
+    atomic_store(&c->nth_seen, nth);
 }
 
 START_TEST(run_null_pool_runs_on_caller) {
