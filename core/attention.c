@@ -14,7 +14,7 @@
 #include "core/fastmath.h"
 #include "core/ops.h"
 
-void attn_stats_add_row(tf_attn_stats *st, const float *p, int n_keys, int n_prompt) {
+void attn_row_stats_ref(const float *p, int n_keys, int n_prompt, float *out) {
     float h = 0, mx = 0, prompt = 0;
     for (int j = 0; j < n_keys; j++) {
         const float pj = p[j];
@@ -24,13 +24,25 @@ void attn_stats_add_row(tf_attn_stats *st, const float *p, int n_keys, int n_pro
     }
     const int n_p = n_prompt < n_keys ? n_prompt : n_keys;
     for (int j = 0; j < n_p; j++) prompt += p[j];
+    out[0] = h;
+    out[1] = mx;
+    out[2] = prompt;
+}
+
+void attn_stats_add_row(tf_attn_stats *st, const float *p, int n_keys, int n_prompt) {
+    /* The daemon keeps statistics for every row of every request (/metrics), so this
+     * pass runs as often as the softmax: an ISA variant when there is one. */
+    const tf_attn_rows *rows = attn_rows();
+    float sums[3];
+    if (rows->row_stats) rows->row_stats(p, n_keys, n_prompt, sums);
+    else attn_row_stats_ref(p, n_keys, n_prompt, sums);
     if (n_keys > 1) {
-        st->entropy_sum += h / logf((float)n_keys);
+        st->entropy_sum += sums[0] / logf((float)n_keys);
         st->n_entropy_rows++;
     }
-    st->max_sum += mx;
+    st->max_sum += sums[1];
     st->sink_sum += p[0];
-    st->prompt_sum += prompt;
+    st->prompt_sum += sums[2];
     st->n_rows++;
 }
 

@@ -84,5 +84,53 @@ static void weighted_sum_avx512(const float *p, const float *v, int ld, int n_ke
     }
 }
 
+/* fm_logf (core/fastmath.h) 16 lanes wide: x = m·2^e with m in [√½, √2), log m =
+ * 2·atanh(s), s = (m-1)/(m+1), five odd terms. For x > 0 normal floats. */
+static inline __m512 log16(__m512 x) {
+    const __m512i bits = _mm512_castps_si512(x);
+    __m512 e = _mm512_cvtepi32_ps(
+        _mm512_sub_epi32(_mm512_and_si512(_mm512_srli_epi32(bits, 23), _mm512_set1_epi32(0xff)),
+                         _mm512_set1_epi32(127)));
+    __m512 m = _mm512_castsi512_ps(_mm512_or_si512(
+        _mm512_and_si512(bits, _mm512_set1_epi32(0x007fffff)), _mm512_set1_epi32(0x3f800000)));
+    const __mmask16 big = _mm512_cmp_ps_mask(m, _mm512_set1_ps(1.41421356f), _CMP_GT_OQ);
+    m = _mm512_mask_mul_ps(m, big, m, _mm512_set1_ps(0.5f));
+    e = _mm512_mask_add_ps(e, big, e, _mm512_set1_ps(1.0f));
+    const __m512 one = _mm512_set1_ps(1.0f);
+    const __m512 s = _mm512_div_ps(_mm512_sub_ps(m, one), _mm512_add_ps(m, one));
+    const __m512 z = _mm512_mul_ps(s, s);
+    __m512 r = _mm512_set1_ps(2.0f / 9);
+    r = _mm512_fmadd_ps(z, r, _mm512_set1_ps(2.0f / 7));
+    r = _mm512_fmadd_ps(z, r, _mm512_set1_ps(2.0f / 5));
+    r = _mm512_fmadd_ps(z, r, _mm512_set1_ps(2.0f / 3));
+    r = _mm512_fmadd_ps(z, r, _mm512_set1_ps(2.0f));
+    return _mm512_fmadd_ps(e, _mm512_set1_ps(0.693147180559945f), _mm512_mul_ps(s, r));
+}
+
+static void row_stats_avx512(const float *p, int n_keys, int n_prompt, float *out) {
+    const int n_p = n_prompt < n_keys ? n_prompt : n_keys;
+    __m512 h = _mm512_setzero_ps(), mx = h, prompt = h;
+    const __m512 tiny = _mm512_set1_ps(1e-30f);
+    for (int j = 0; j < n_keys; j += 16) {
+        const int left = n_keys - j;
+        const __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+        const __m512 pj = _mm512_maskz_loadu_ps(m, p + j);
+        const __mmask16 pos = _mm512_mask_cmp_ps_mask(m, pj, tiny, _CMP_GT_OQ);
+        /* lanes at or below 1e-30 take log 1 = 0 and add nothing */
+        const __m512 lg = log16(_mm512_mask_blend_ps(pos, _mm512_set1_ps(1.0f), pj));
+        h = _mm512_mask_sub_ps(h, pos, h, _mm512_mul_ps(pj, lg));
+        mx = _mm512_max_ps(mx, pj);
+        const int lp = n_p - j;
+        if (lp > 0) {
+            const __mmask16 mp = lp >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << lp) - 1);
+            prompt = _mm512_add_ps(prompt, _mm512_maskz_mov_ps(mp, pj));
+        }
+    }
+    out[0] = _mm512_reduce_add_ps(h);
+    out[1] = _mm512_reduce_max_ps(mx);
+    out[2] = _mm512_reduce_add_ps(prompt);
+}
+
 const tf_attn_rows attn_rows_avx512 = {.scores = scores_avx512,
-                                       .weighted_sum = weighted_sum_avx512};
+                                       .weighted_sum = weighted_sum_avx512,
+                                       .row_stats = row_stats_avx512};

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "core/gemm.h"
+#include "core/ops.h"
 #include "core/quant.h"
 
 /* Below this many activation elements quantizing on the caller is cheaper
@@ -75,6 +76,16 @@ int gemm_ws_reserve(tf_gemm_ws *ws, int m, int k_pad, tf_err *err) {
 
 // --- int8 forward -------------------------------------------------------------------------
 
+/* act over rows [i0, i1) × columns [o0, o1) of y (row stride ld floats). */
+static void apply_act(tf_linear_act act, float *y, size_t ld, int i0, int i1, int o0, int o1) {
+    if (act == TF_LINEAR_ACT_NONE || o1 <= o0) return;
+    for (int i = i0; i < i1; i++) {
+        float *yi = y + (size_t)i * ld + o0;
+        if (act == TF_LINEAR_ACT_GELU_TANH) ops_gelu_tanh(yi, (size_t)(o1 - o0));
+        else ops_gelu_erf(yi, (size_t)(o1 - o0));
+    }
+}
+
 typedef struct q8_task {
     const tf_gemm_kernels *k;
     tf_q8_job job;
@@ -82,6 +93,7 @@ typedef struct q8_task {
     int n_in;
     int n_units; /* output work units of k->o_block rows */
     int split_m; /* split rows instead of outputs (too few output units) */
+    tf_linear_act act; /* on y (not on acc) */
 } q8_task;
 
 static void q8_quant_part(void *arg, int ith, int nth) {
@@ -108,18 +120,21 @@ static void q8_gemm_part(void *arg, int ith, int nth) {
         if (j.acc) j.acc += (size_t)i0 * j.acc_stride;
         else j.y += (size_t)i0 * j.y_stride;
         t->k->q8_gemm(&j, 0, n_out);
+        if (!j.acc) apply_act(t->act, t->job.y, t->job.y_stride, i0, i1, 0, n_out);
         return;
     }
     int u0, u1;
     pool_split(t->n_units, 1, ith, nth, &u0, &u1);
     long o0 = (long)u0 * t->k->o_block, o1 = (long)u1 * t->k->o_block;
     if (o1 > n_out) o1 = n_out;
-    if (o1 > o0) t->k->q8_gemm(&t->job, (int)o0, (int)o1);
+    if (o1 <= o0) return;
+    t->k->q8_gemm(&t->job, (int)o0, (int)o1);
+    if (!t->job.acc) apply_act(t->act, t->job.y, t->job.y_stride, 0, t->job.m, (int)o0, (int)o1);
 }
 
 static void q8_forward_rows(const tf_gemm_kernels *k, const tf_qmat *w, const float *bias,
                             tf_pool *pool, tf_gemm_ws *ws, const float *x, int m, float *y,
-                            int32_t *acc) {
+                            int32_t *acc, tf_linear_act act) {
     int nth = pool_size(pool);
     q8_task t = {
         .k = k,
@@ -129,6 +144,7 @@ static void q8_forward_rows(const tf_gemm_kernels *k, const tf_qmat *w, const fl
         .x = x,
         .n_in = w->n_in,
         .n_units = (w->n_out + k->o_block - 1) / k->o_block,
+        .act = act,
     };
     t.split_m = nth > 1 && t.n_units < 2 * nth && m >= 2 * nth;
     if ((size_t)m * (size_t)w->n_in < QUANT_SERIAL_ELEMS || nth == 1)
@@ -138,12 +154,12 @@ static void q8_forward_rows(const tf_gemm_kernels *k, const tf_qmat *w, const fl
     pool_run(pool, q8_gemm_part, &t);
 }
 
-void gemm_q8_forward(const tf_gemm_kernels *k, const tf_qmat *w, const float *bias,
-                     tf_pool *pool, tf_gemm_ws *ws, const float *x, int m, float *y,
-                     int32_t *acc) {
+static void q8_forward(const tf_gemm_kernels *k, const tf_qmat *w, const float *bias,
+                       tf_pool *pool, tf_gemm_ws *ws, const float *x, int m, float *y,
+                       int32_t *acc, tf_linear_act act) {
     if (m <= 0) return;
     if (gemm_ws_reserve(ws, m, w->k_pad, NULL) == 0) {
-        q8_forward_rows(k, w, bias, pool, ws, x, m, y, acc);
+        q8_forward_rows(k, w, bias, pool, ws, x, m, y, acc, act);
         return;
     }
     /* Out of memory while growing: go on in chunks that fit what the scratch
@@ -159,8 +175,14 @@ void gemm_q8_forward(const tf_gemm_kernels *k, const tf_qmat *w, const float *bi
         int mi = m - i0 < (int)rows_fit ? m - i0 : (int)rows_fit;
         q8_forward_rows(k, w, bias, pool, ws, x + (size_t)i0 * w->n_in, mi,
                         y ? y + (size_t)i0 * w->n_out : NULL,
-                        acc ? acc + (size_t)i0 * w->n_out : NULL);
+                        acc ? acc + (size_t)i0 * w->n_out : NULL, act);
     }
+}
+
+void gemm_q8_forward(const tf_gemm_kernels *k, const tf_qmat *w, const float *bias,
+                     tf_pool *pool, tf_gemm_ws *ws, const float *x, int m, float *y,
+                     int32_t *acc) {
+    q8_forward(k, w, bias, pool, ws, x, m, y, acc, TF_LINEAR_ACT_NONE);
 }
 
 // --- fp32 forward -------------------------------------------------------------------------
@@ -174,6 +196,7 @@ typedef struct f32_task {
     const float *x;
     int m;
     float *y;
+    tf_linear_act act;
 } f32_task;
 
 static void f32_part(void *arg, int ith, int nth) {
@@ -196,6 +219,7 @@ static void f32_part(void *arg, int ith, int nth) {
             float *yi = t->y + (size_t)i * l->n_out;
             for (int o = o0; o < o1; o++) yi[o] += l->bias[o];
         }
+    apply_act(t->act, t->y, (size_t)l->n_out, 0, t->m, o0, o1);
 }
 
 // --- tf_linear ----------------------------------------------------------------------------
@@ -254,16 +278,21 @@ size_t linear_bytes(const tf_linear *l) {
     return b + (size_t)l->n_out * (size_t)l->n_in * sizeof(float);
 }
 
-void linear_forward(const tf_linear *l, tf_pool *pool, tf_gemm_ws *ws, const float *x, int m,
-                    float *y) {
+void linear_forward_act(const tf_linear *l, tf_pool *pool, tf_gemm_ws *ws, const float *x, int m,
+                        float *y, tf_linear_act act) {
     if (m <= 0) return;
     if (l->type == TF_WTYPE_Q8) {
-        gemm_q8_forward(gemm_kernels(), &l->q, l->bias, pool, ws, x, m, y, NULL);
+        q8_forward(gemm_kernels(), &l->q, l->bias, pool, ws, x, m, y, NULL, act);
         return;
     }
     pthread_once(&blas_once, blas_single_thread);
-    f32_task t = {.l = l, .x = x, .m = m, .y = y};
+    f32_task t = {.l = l, .x = x, .m = m, .y = y, .act = act};
     pool_run(pool, f32_part, &t);
+}
+
+void linear_forward(const tf_linear *l, tf_pool *pool, tf_gemm_ws *ws, const float *x, int m,
+                    float *y) {
+    linear_forward_act(l, pool, ws, x, m, y, TF_LINEAR_ACT_NONE);
 }
 
 void linear_row(const tf_linear *l, int row, float *out) {

@@ -59,6 +59,19 @@ size_t linear_bytes(const tf_linear *l);
 /* x: (m, n_in) row-major; y: (m, n_out), overwritten. Uses all pool threads. */
 void linear_forward(const tf_linear *l, tf_pool *pool, tf_gemm_ws *ws, const float *x, int m,
                     float *y);
+
+/* An element-wise activation applied to the output, y = act(x·Wᵀ + b). */
+typedef enum tf_linear_act {
+    TF_LINEAR_ACT_NONE = 0,
+    TF_LINEAR_ACT_GELU_TANH, /* ops_gelu_tanh */
+    TF_LINEAR_ACT_GELU_ERF,  /* ops_gelu_erf */
+} tf_linear_act;
+
+/* linear_forward then act, in the same pool run: each thread applies it to the output
+ * block it just wrote (still in its cache), with no second fork-join. Results equal
+ * linear_forward followed by the ops_ function over y. */
+void linear_forward_act(const tf_linear *l, tf_pool *pool, tf_gemm_ws *ws, const float *x, int m,
+                        float *y, tf_linear_act act);
 /* Row `row` of W as fp32 (dequantized for Q8): embedding lookups through a tied matrix. */
 void linear_row(const tf_linear *l, int row, float *out);
 

@@ -7,11 +7,25 @@
 #include "core/act.h"
 #include "core/cpu.h"
 #include "core/fastmath.h"
+#include "core/reduce.h"
 
 #include <math.h>
 
 void ops_layernorm(const float *x, float *y, int n_rows, int n, const float *w, const float *b,
                    float eps) {
+    typedef void (*layernorm_fn)(const float *, float *, int, int, const float *, const float *,
+                                 float);
+    static layernorm_fn chosen;
+    layernorm_fn f = __atomic_load_n(&chosen, __ATOMIC_ACQUIRE);
+    if (!f) {
+        f = cpu_isa() == TF_ISA_VNNI ? reduce_layernorm_avx512 : reduce_layernorm_ref;
+        __atomic_store_n(&chosen, f, __ATOMIC_RELEASE);
+    }
+    f(x, y, n_rows, n, w, b, eps);
+}
+
+void reduce_layernorm_ref(const float *x, float *y, int n_rows, int n, const float *w,
+                          const float *b, float eps) {
     for (int r = 0; r < n_rows; r++) {
         const float *xr = x + (size_t)r * n;
         float *yr = y + (size_t)r * n;
@@ -94,7 +108,7 @@ void ops_add_row_bias(float *y, const float *b, int n_rows, int n) {
     for (int r = 0; r < n_rows; r++) ops_add(y + (size_t)r * n, b, (size_t)n);
 }
 
-void ops_softmax(float *x, int n) {
+void reduce_softmax_ref(float *x, int n) {
     float mx = -INFINITY;
     for (int i = 0; i < n; i++) mx = x[i] > mx ? x[i] : mx;
     if (mx == -INFINITY) {
@@ -115,25 +129,104 @@ void ops_softmax(float *x, int n) {
     for (int i = 0; i < n; i++) x[i] *= inv;
 }
 
-float ops_logsumexp(const float *x, int n) {
-    float mx = -INFINITY;
-    for (int i = 0; i < n; i++) mx = x[i] > mx ? x[i] : mx;
-    if (mx == -INFINITY) return mx;
-    /* Runs on every sampled token over the whole vocabulary (50k for GPT-2): eight
-     * float partial sums of the vectorizable exp keep it to a few microseconds. */
-    float acc[8] = {0};
-    int i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int t = 0; t < 8; t++) acc[t] += fm_expf(x[i + t] - mx);
-    float sum = 0;
-    for (; i < n; i++) sum += fm_expf(x[i] - mx);
-    for (int t = 0; t < 8; t++) sum += acc[t];
-    return mx + logf(sum);
+void ops_softmax(float *x, int n) {
+    static void (*chosen)(float *, int);
+    void (*f)(float *, int) = __atomic_load_n(&chosen, __ATOMIC_ACQUIRE);
+    if (!f) {
+        f = cpu_isa() == TF_ISA_VNNI ? reduce_softmax_avx512 : reduce_softmax_ref;
+        __atomic_store_n(&chosen, f, __ATOMIC_RELEASE);
+    }
+    f(x, n);
 }
 
-int ops_argmax(const float *x, int n) {
+// --- long rows (a vocabulary of logits) --------------------------------------------------
+
+/* Picked once, as the GELU above. */
+typedef float (*max_index_fn)(const float *, int, int *);
+typedef float (*exp_sum_fn)(const float *, int, float, float, float *);
+
+float reduce_max_index_ref(const float *x, int n, int *index) {
     int best = 0;
     for (int i = 1; i < n; i++)
         if (x[i] > x[best]) best = i;
-    return best;
+    *index = best;
+    return x[best];
+}
+
+float reduce_exp_sum_ref(const float *x, int n, float shift, float scale, float *out) {
+    /* exp and sum in separate loops where the terms are kept, one where they are not: a
+     * float reduction beside a store keeps gcc from vectorizing the exp (no -ffast-math);
+     * eight partial sums let it vectorize the sum. */
+    float acc[8] = {0};
+    int i = 0;
+    if (out) {
+        for (int j = 0; j < n; j++) out[j] = fm_expf((x[j] - shift) * scale);
+        for (; i + 8 <= n; i += 8)
+            for (int t = 0; t < 8; t++) acc[t] += out[i + t];
+    } else {
+        for (; i + 8 <= n; i += 8)
+            for (int t = 0; t < 8; t++) acc[t] += fm_expf((x[i + t] - shift) * scale);
+    }
+    float sum = 0;
+    for (; i < n; i++) sum += out ? out[i] : fm_expf((x[i] - shift) * scale);
+    for (int t = 0; t < 8; t++) sum += acc[t];
+    return sum;
+}
+
+float ops_max_index(const float *x, int n, int *index) {
+    static max_index_fn chosen;
+    max_index_fn f = __atomic_load_n(&chosen, __ATOMIC_ACQUIRE);
+    if (!f) {
+        f = cpu_isa() == TF_ISA_VNNI ? reduce_max_index_avx512 : reduce_max_index_ref;
+        __atomic_store_n(&chosen, f, __ATOMIC_RELEASE);
+    }
+    return f(x, n, index);
+}
+
+float ops_exp_sum(const float *x, int n, float shift, float scale, float *out) {
+    static exp_sum_fn chosen;
+    exp_sum_fn f = __atomic_load_n(&chosen, __ATOMIC_ACQUIRE);
+    if (!f) {
+        f = cpu_isa() == TF_ISA_VNNI ? reduce_exp_sum_avx512 : reduce_exp_sum_ref;
+        __atomic_store_n(&chosen, f, __ATOMIC_RELEASE);
+    }
+    return f(x, n, shift, scale, out);
+}
+
+float ops_logsumexp(const float *x, int n) {
+    int at;
+    const float mx = ops_max_index(x, n, &at);
+    if (mx == -INFINITY) return mx;
+    return mx + logf(ops_exp_sum(x, n, mx, 1.0f, NULL));
+}
+
+int ops_argmax(const float *x, int n) {
+    int at;
+    ops_max_index(x, n, &at);
+    return at;
+}
+
+int ops_pick_cumulative(const float *w, int n, double target) {
+    /* A sequential scan is one dependent subtraction per element (~50k for GPT-2's
+     * vocabulary); whole blocks are skipped by their vectorized sums first, so only one
+     * block is scanned element by element. Should the float block sum disagree with the
+     * scan in the last bit, the scan simply runs on into the next blocks. */
+    enum { BLOCK = 256 };
+    int i = 0;
+    for (; i + BLOCK <= n; i += BLOCK) {
+        float acc[8] = {0};
+        for (int j = 0; j < BLOCK; j += 8)
+            for (int t = 0; t < 8; t++) acc[t] += w[i + j + t];
+        double block = 0;
+        for (int t = 0; t < 8; t++) block += acc[t];
+        if (target < block) break;
+        target -= block;
+    }
+    for (; i < n; i++) {
+        target -= w[i];
+        if (target < 0) return i;
+    }
+    for (i = n - 1; i > 0; i--) /* rounding left target at or above the sum */
+        if (w[i] > 0) break;
+    return i;
 }

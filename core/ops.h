@@ -36,5 +36,15 @@ void ops_softmax(float *x, int n);
 float ops_logsumexp(const float *x, int n);
 /* index of the largest value (first one on ties) */
 int ops_argmax(const float *x, int n);
+/* The largest value of x[0, n) (n >= 1); *index gets the first position holding it. */
+float ops_max_index(const float *x, int n, int *index);
+/* Σ exp((x[i] - shift)·scale) for a finite shift and scale > 0; when out is not NULL,
+ * out[i] gets each term. With shift = max(x) and scale = 1/T that is the softmax of x/T
+ * before normalization; with scale 1 its log + shift is logsumexp(x). */
+float ops_exp_sum(const float *x, int n, float shift, float scale, float *out);
+/* A draw from weights w[0, n) (all >= 0) given target = u·Σw, u uniform in [0, 1): the
+ * first i with w[0] + ... + w[i] > target. When rounding leaves target at or above the
+ * whole sum: the last i with w[i] > 0 (0 if none). */
+int ops_pick_cumulative(const float *w, int n, double target);
 
 #endif

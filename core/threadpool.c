@@ -1,7 +1,17 @@
 /* DESIGN: fork-join with one generation counter. pool_run publishes (fn, ctx),
- * bumps `gen` and runs part 0 itself; each worker runs its part and decrements
- * `n_pending`; the caller spins until it reaches 0 (parts are short and equal,
- * so the wait is a few microseconds).
+ * bumps `gen`, and then every thread, the caller included, claims parts
+ * [0, nth) one at a time until none is left; the caller spins until all parts
+ * are done. Parts are claimed rather than assigned because the cores are
+ * shared: a worker the OS has not scheduled yet (or that is still waking up)
+ * would otherwise hold up every kernel of the step until it runs; now the
+ * caller takes its part as well and a late worker finds nothing left. A part
+ * still runs on one thread at a time, so per-part scratch indexed by ith stays
+ * private.
+ *
+ * Claims are a CAS on one 64-bit word holding (generation, next part): a
+ * worker that wakes after its generation has moved on cannot claim (and so
+ * cannot read the fn/ctx of a finished run), and the caller cannot finish a
+ * run while any claimed part is still running.
  *
  * Wake-up latency: a decode step issues ~50 kernels of 20-80 µs each, and a
  * futex wake costs tens of microseconds on a VM, so an idle worker first spins
@@ -27,6 +37,8 @@
 /* 100 µs covers the gap between consecutive kernels of a decode step (a few
  * µs of single-threaded work such as layernorm) with a wide margin. */
 #define POOL_SPIN_NS 100000
+/* Within the spin window, pause-spin this long, then yield between checks. */
+#define POOL_PAUSE_NS 5000
 
 typedef struct pool_worker {
     struct tf_pool *pool; /* borrowed */
@@ -40,8 +52,9 @@ struct tf_pool {
     int n_started;
     tf_pool_fn fn;
     void *ctx;
-    _Atomic uint32_t gen; /* futex word; bumped once per pool_run */
-    _Atomic int n_pending;
+    _Atomic uint32_t gen;   /* futex word; bumped once per pool_run */
+    _Atomic uint64_t claim; /* (gen << 32) | next unclaimed part of that run */
+    _Atomic int n_done;     /* parts of the current run finished */
     _Atomic int n_sleeping;
     _Atomic int stop;
 };
@@ -64,14 +77,22 @@ static void futex_wake_all(_Atomic uint32_t *addr) {
 
 /* Waits until gen != seen; returns the new value. */
 static uint32_t worker_wait(struct tf_pool *p, uint32_t seen) {
-    int64_t deadline = 0;
+    int64_t start = 0;
     for (unsigned i = 0;; i++) {
         uint32_t g = atomic_load_explicit(&p->gen, memory_order_acquire);
         if (g != seen) return g;
         if ((i & 255) == 255) {
             int64_t t = now_ns();
-            if (deadline == 0) deadline = t + POOL_SPIN_NS;
-            else if (t > deadline) break;
+            if (start == 0) start = t;
+            else if (t - start > POOL_SPIN_NS) break;
+            /* Past the first few microseconds (the gaps inside a step), keep watching
+             * but let any other thread queued on this core run: when the cores are
+             * shared that is often the pool's own caller, whose next pool_run we are
+             * waiting for. */
+            if (t - start > POOL_PAUSE_NS) {
+                sched_yield();
+                continue;
+            }
         }
         cpu_relax();
     }
@@ -85,6 +106,22 @@ static uint32_t worker_wait(struct tf_pool *p, uint32_t seen) {
     }
 }
 
+/* Claims and runs parts of run `gen` until none is left (or the run is another one). */
+static void run_parts(struct tf_pool *p, uint32_t gen) {
+    const uint32_t nth = (uint32_t)p->n_threads;
+    uint64_t c = atomic_load_explicit(&p->claim, memory_order_acquire);
+    for (;;) {
+        if ((uint32_t)(c >> 32) != gen || (uint32_t)c >= nth) return;
+        if (!atomic_compare_exchange_weak_explicit(&p->claim, &c, c + 1, memory_order_acq_rel,
+                                                   memory_order_acquire))
+            continue; /* c now holds the current word */
+        /* The run cannot end before this part is counted, so fn and ctx are its own. */
+        p->fn(p->ctx, (int)(uint32_t)c, (int)nth);
+        atomic_fetch_add_explicit(&p->n_done, 1, memory_order_release);
+        c = atomic_load_explicit(&p->claim, memory_order_acquire);
+    }
+}
+
 static void *worker_main(void *arg) {
     pool_worker *w = arg;
     struct tf_pool *p = w->pool;
@@ -94,8 +131,7 @@ static void *worker_main(void *arg) {
     for (;;) {
         seen = worker_wait(p, seen);
         if (atomic_load_explicit(&p->stop, memory_order_acquire)) break;
-        p->fn(p->ctx, w->ith, p->n_threads);
-        atomic_fetch_sub_explicit(&p->n_pending, 1, memory_order_release);
+        run_parts(p, seen);
     }
     return NULL;
 }
@@ -151,14 +187,19 @@ void pool_run(tf_pool *p, tf_pool_fn fn, void *ctx) {
         fn(ctx, 0, 1);
         return;
     }
+    /* Only this thread writes gen, so the next value is known before it is published. */
+    const uint32_t gen = atomic_load_explicit(&p->gen, memory_order_relaxed) + 1;
     p->fn = fn;
     p->ctx = ctx;
-    atomic_store_explicit(&p->n_pending, p->n_threads - 1, memory_order_relaxed);
-    pool_publish(p); /* seq_cst: orders fn/ctx/n_pending before the new gen */
-    fn(ctx, 0, p->n_threads);
-    /* A worker that had gone to sleep needs a futex wake-up (~10-50 µs), so
-     * yield after a while instead of spinning on a core it may need. */
-    for (unsigned i = 0; atomic_load_explicit(&p->n_pending, memory_order_acquire) > 0; i++) {
+    atomic_store_explicit(&p->n_done, 0, memory_order_relaxed);
+    atomic_store_explicit(&p->claim, (uint64_t)gen << 32, memory_order_release);
+    pool_publish(p); /* seq_cst: orders fn/ctx/n_done/claim before the new gen */
+    run_parts(p, gen);
+    /* What is left is parts that workers claimed and are running. A worker that had gone
+     * to sleep needs a futex wake-up (~10-50 µs), so yield after a while instead of
+     * spinning on a core it may need. */
+    for (unsigned i = 0; atomic_load_explicit(&p->n_done, memory_order_acquire) < p->n_threads;
+         i++) {
         if (i < (1u << 12)) cpu_relax();
         else sched_yield();
     }

@@ -1,9 +1,13 @@
 /* threadpool.h: a fork-join pool for the compute kernels (module prefix pool_).
  *
  * pool_run(pool, fn, ctx) calls fn(ctx, ith, nth) once for every ith in
- * [0, nth) across the pool's threads and returns when all have finished. The
- * calling thread is ith 0, so a pool of 2 uses 1 extra thread. Workers spin
- * briefly before sleeping because a decode step issues ~50 short kernels.
+ * [0, nth) (nth = the pool's size) across the pool's threads and returns when
+ * all have finished. The calling thread takes part, so a pool of 2 uses 1
+ * extra thread. Parts are claimed by whichever thread is free, so which thread
+ * runs which ith varies (the caller runs them all when the workers are late);
+ * no two threads run the same ith at once, so scratch indexed by ith is
+ * private to its part. Workers spin briefly before sleeping because a decode
+ * step issues ~50 short kernels.
  *
  *     tf_pool *pool;
  *     if (pool_new(2, &pool, &err) < 0) return err.code;

@@ -92,19 +92,11 @@ static int by_prob_desc(const void *a, const void *b) {
     return ia < ib ? -1 : ia > ib;
 }
 
-/* Fills ws->prob with softmax(logits). */
-static void probabilities(const float *logits, int vocab, tf_decode_ws *ws) {
-    memcpy(ws->prob, logits, sizeof(float) * (size_t)vocab);
-    ops_softmax(ws->prob, vocab);
-}
-
 /* The candidates after top-k and top-p: ids in ws->idx by descending probability.
  * Returns their count (>= 1). */
-static int nucleus(const tf_sampler *s, int vocab, tf_decode_ws *ws) {
+static int nucleus(const tf_sampler *s, int vocab, float pmax, tf_decode_ws *ws) {
     const int top_k = s->top_k > 0 && s->top_k < vocab ? s->top_k : 0;
     const double top_p = s->top_p > 0 && s->top_p < 1 ? s->top_p : 0;
-    float pmax = 0;
-    for (int i = 0; i < vocab; i++) pmax = ws->prob[i] > pmax ? ws->prob[i] : pmax;
     int n;
     for (float t = pmax * 1e-3f;; t = t > 1e-30f ? t * 1e-3f : 0.0f) {
         n = 0;
@@ -134,20 +126,18 @@ static int nucleus(const tf_sampler *s, int vocab, tf_decode_ws *ws) {
     return n;
 }
 
-static int sample(const tf_sampler *s, int vocab, tf_rng *rng, tf_decode_ws *ws) {
+/* ws->prob holds the unnormalized weights exp((l - max)/T), summing to total; the
+ * largest is exactly 1. */
+static int sample(const tf_sampler *s, int vocab, float total, tf_rng *rng, tf_decode_ws *ws) {
     const int filtered = (s->top_k > 0 && s->top_k < vocab) || (s->top_p > 0 && s->top_p < 1);
-    if (!filtered) {
-        double u = rng_uniform(rng);
-        for (int i = 0; i < vocab; i++) {
-            u -= ws->prob[i];
-            if (u < 0) return i;
-        }
-        return ops_argmax(ws->prob, vocab); /* rounding left u >= 0: take the mode */
-    }
-    const int n = nucleus(s, vocab, ws);
-    double total = 0;
-    for (int i = 0; i < n; i++) total += ws->prob[ws->idx[i]];
-    double u = rng_uniform(rng) * total;
+    if (!filtered) return ops_pick_cumulative(ws->prob, vocab, rng_uniform(rng) * total);
+    /* top-p compares mass with probabilities: normalize */
+    const float inv = 1.0f / total;
+    for (int i = 0; i < vocab; i++) ws->prob[i] *= inv;
+    const int n = nucleus(s, vocab, inv, ws);
+    double kept = 0;
+    for (int i = 0; i < n; i++) kept += ws->prob[ws->idx[i]];
+    double u = rng_uniform(rng) * kept;
     for (int i = 0; i < n; i++) {
         u -= ws->prob[ws->idx[i]];
         if (u < 0) return ws->idx[i];
@@ -157,29 +147,26 @@ static int sample(const tf_sampler *s, int vocab, tf_rng *rng, tf_decode_ws *ws)
 
 int decode_pick(const tf_sampler *s, float *logits, int vocab, const int32_t *history,
                 int n_history, tf_rng *rng, tf_decode_ws *ws, float *logprob) {
-    const float lse = ops_logsumexp(logits, vocab);
-    /* The processors below modify logits; remember the raw ones only when they will. */
-    const int modifies = s->temperature > 0 || (s->repetition_penalty != 1.0f && n_history > 0);
-    float chosen_raw;
+    /* One pass finds the maximum and its position (the greedy pick), one more sums the
+     * exponentials for the log-probability; sampling reuses the maximum, and its weights
+     * come from one exp pass at 1/T rather than a scaled copy and a softmax. */
     int id;
-    if (!modifies) {
-        id = ops_argmax(logits, vocab);
-        chosen_raw = logits[id];
-    } else {
+    float mx = ops_max_index(logits, vocab, &id);
+    const float lse = mx == -INFINITY ? mx : mx + logf(ops_exp_sum(logits, vocab, mx, 1.0f, NULL));
+    const int penalize = s->repetition_penalty != 1.0f && n_history > 0;
+    /* The penalty modifies logits in place; remember the raw ones only then. */
+    float chosen_raw = mx;
+    if (penalize) {
         memcpy(ws->raw, logits, sizeof(float) * (size_t)vocab);
-        if (s->repetition_penalty != 1.0f && n_history > 0)
-            apply_repetition_penalty(logits, vocab, history, n_history, s->repetition_penalty,
-                                     ws->seen);
-        if (s->temperature <= 0) {
-            id = ops_argmax(logits, vocab);
-        } else {
-            const float inv_t = 1.0f / s->temperature;
-            for (int i = 0; i < vocab; i++) logits[i] *= inv_t;
-            probabilities(logits, vocab, ws);
-            id = sample(s, vocab, rng, ws);
-        }
-        chosen_raw = ws->raw[id];
+        apply_repetition_penalty(logits, vocab, history, n_history, s->repetition_penalty,
+                                 ws->seen);
+        mx = ops_max_index(logits, vocab, &id);
     }
+    if (s->temperature > 0 && mx != -INFINITY) {
+        const float total = ops_exp_sum(logits, vocab, mx, 1.0f / s->temperature, ws->prob);
+        id = sample(s, vocab, total, rng, ws);
+    }
+    if (penalize || s->temperature > 0) chosen_raw = penalize ? ws->raw[id] : logits[id];
     if (logprob) *logprob = chosen_raw - lse;
     return id;
 }

@@ -266,33 +266,6 @@ static int ensure_rows(gpt2 *g, int rows, int n_seqs, tf_err *err) {
     return 0;
 }
 
-typedef struct gelu_job {
-    float *x;
-    int n;
-    int erf;
-} gelu_job;
-
-static void gelu_worker(void *ctx, int ith, int nth) {
-    gelu_job *j = ctx;
-    int b, e;
-    pool_split(j->n, 16, ith, nth, &b, &e);
-    if (j->erf)
-        ops_gelu_erf(j->x + b, (size_t)(e - b));
-    else
-        ops_gelu_tanh(j->x + b, (size_t)(e - b));
-}
-
-/* GELU over (rows, n_inner) is the largest element-wise pass of a step (~3 ns an element);
- * with several rows it is split over the pool instead of running on the caller while the
- * workers spin. A single decode row is cheaper than the pool round trip. */
-static void mlp_gelu(tf_model *m, gpt2 *g, int rows) {
-    gelu_job job = {.x = g->ff, .n = rows * g->n_inner, .erf = g->gelu_erf};
-    if (rows >= 4)
-        pool_run(m->pool, gelu_worker, &job);
-    else
-        gelu_worker(&job, 0, 1);
-}
-
 /* x += add (when add is set), then y = LayerNorm(x) (when w is set), row by row. */
 typedef struct norm_job {
     float *x, *y;
@@ -322,12 +295,12 @@ static void add_norm(tf_model *m, gpt2 *g, const float *add, const float *w, con
         norm_worker(&job, 0, 1);
 }
 
+/* On entry g->h = ln_1(x) of this layer (the previous layer's last step computes it). */
 static void layer_forward(tf_model *m, gpt2 *g, int li, tf_seq *const *seqs, const int *n_tokens,
                           int n_seqs, int rows) {
     gpt2_layer *l = &g->layers[li];
     const int e = g->n_embd;
     /* h = attn(ln_1(x)); x += c_proj(h) */
-    add_norm(m, g, NULL, l->ln1_w, l->ln1_b, rows);
     linear_forward(&l->c_attn, m->pool, &g->ws, g->h, rows, g->qkv);
     for (int si = 0; si < n_seqs; si++) {
         tf_seq *s = seqs[si];
@@ -349,11 +322,14 @@ static void layer_forward(tf_model *m, gpt2 *g, int li, tf_seq *const *seqs, con
      * thread finishes adding its rows before it normalizes them */
     linear_forward(&l->attn_proj, m->pool, &g->ws, g->att, rows, g->h);
     add_norm(m, g, g->h, l->ln2_w, l->ln2_b, rows);
-    /* x += c_proj(act(c_fc(ln_2(x)))) */
-    linear_forward(&l->c_fc, m->pool, &g->ws, g->h, rows, g->ff);
-    mlp_gelu(m, g, rows);
+    /* x += c_proj(act(c_fc(ln_2(x)))); the activation runs on each thread's block of the
+     * c_fc output as part of the same pool run */
+    linear_forward_act(&l->c_fc, m->pool, &g->ws, g->h, rows, g->ff,
+                       g->gelu_erf ? TF_LINEAR_ACT_GELU_ERF : TF_LINEAR_ACT_GELU_TANH);
     linear_forward(&l->mlp_proj, m->pool, &g->ws, g->ff, rows, g->h);
-    add_norm(m, g, g->h, NULL, NULL, rows);
+    /* ... and the next layer's h = ln_1(x) in the same pass over the rows */
+    const gpt2_layer *next = li + 1 < g->n_layer ? &g->layers[li + 1] : NULL;
+    add_norm(m, g, g->h, next ? next->ln1_w : NULL, next ? next->ln1_b : NULL, rows);
 }
 
 static int gpt2_forward(tf_model *m, tf_seq *const *seqs, const int *n_tokens, int n_seqs,
@@ -377,6 +353,7 @@ static int gpt2_forward(tf_model *m, tf_seq *const *seqs, const int *n_tokens, i
             ops_add(xr, g->wpe + (size_t)pos * e, (size_t)e);
         }
     }
+    add_norm(m, g, NULL, g->layers[0].ln1_w, g->layers[0].ln1_b, rows);
     for (int li = 0; li < g->n_layer; li++) layer_forward(m, g, li, seqs, n_tokens, n_seqs, rows);
 
     /* ln_f and the head only for the rows whose logits are wanted */

@@ -5,6 +5,7 @@
  * runs the family's forward pass once for all sequences, and samples for
  * every sequence whose prompt is fully in its cache. */
 #include <limits.h>
+#include <stdatomic.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,7 +72,12 @@ int model_load(const char *dir, const tf_model_opts *opts, tf_model **out, tf_er
     ck = NULL;
     hfc_free(cfg);
     cfg = NULL;
-    if ((rc = decode_ws_init(&m->dws, m->info.vocab_size, err)) < 0) goto fail;
+    if (!(m->dws = calloc((size_t)n_threads, sizeof *m->dws))) {
+        rc = err_set(err, TF_ENOMEM, "decode workspaces");
+        goto fail;
+    }
+    for (; m->n_dws < n_threads; m->n_dws++)
+        if ((rc = decode_ws_init(&m->dws[m->n_dws], m->info.vocab_size, err)) < 0) goto fail;
     m->info.name = m->name;
     m->info.family = m->family->model_type;
     m->info.architecture = m->family->architecture;
@@ -97,7 +103,11 @@ void model_free(tf_model *m) {
     pool_free(m->pool);
     free(m->logits);
     free(m->want);
-    decode_ws_close(&m->dws);
+    free(m->pick_id);
+    free(m->pick_logprob);
+    free(m->pick_row);
+    for (int i = 0; i < m->n_dws; i++) decode_ws_close(&m->dws[i]);
+    free(m->dws);
     for (int i = 0; i < m->n_tasks; i++) {
         free(m->tasks[i].key);
         free(m->tasks[i].prefix);
@@ -129,8 +139,14 @@ static int ensure_step_scratch(tf_model *m, int n_seqs, int n_rows, tf_err *err)
     }
     if (n_seqs <= m->want_cap) return 0;
     uint8_t *want = realloc(m->want, (size_t)n_seqs);
-    if (!want) return err_set(err, TF_ENOMEM, "step flags");
-    m->want = want;
+    if (want) m->want = want;
+    int32_t *id = realloc(m->pick_id, sizeof *id * (size_t)n_seqs);
+    if (id) m->pick_id = id;
+    float *lp = realloc(m->pick_logprob, sizeof *lp * (size_t)n_seqs);
+    if (lp) m->pick_logprob = lp;
+    int32_t *rows = realloc(m->pick_row, sizeof *rows * (size_t)n_seqs);
+    if (rows) m->pick_row = rows;
+    if (!want || !id || !lp || !rows) return err_set(err, TF_ENOMEM, "step flags");
     m->want_cap = n_seqs;
     return 0;
 }
@@ -151,6 +167,52 @@ static void apply_length_controls(tf_model *m, tf_seq *s, float *logits) {
     *h = m->decoder_start_id;
     logits_ban_ngrams(logits, h, n_gen + 1, s->no_repeat_ngram);
     *h = saved;
+}
+
+/* Sequence i's sampling, on pool thread ith's workspace: it reads and writes only its own
+ * logits row, RNG and result slot, so sequences can pick in any order on any thread. */
+typedef struct pick_job {
+    tf_model *m;
+    tf_batch *b;
+    const int32_t *logits_row; /* [n_seqs]; -1: nothing to pick */
+    _Atomic int next;          /* next sequence to claim */
+} pick_job;
+
+static void pick_worker(void *ctx, int ith, int nth) {
+    (void)nth;
+    pick_job *j = ctx;
+    tf_model *m = j->m;
+    /* Claimed one at a time rather than split in advance: a thread that the OS delays
+     * does not hold up the others' share. */
+    for (int i; (i = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed)) <
+                j->b->n_seqs;) {
+        if (j->logits_row[i] < 0) continue;
+        tf_seq *s = j->b->seqs[i];
+        float *logits = m->logits + (size_t)j->logits_row[i] * m->info.vocab_size;
+        apply_length_controls(m, s, logits);
+        m->pick_id[i] = decode_pick(&s->sampler, logits, m->info.vocab_size, s->tokens,
+                                    s->n_tokens, &s->rng, &m->dws[ith], &m->pick_logprob[i]);
+    }
+}
+
+/* Picks the next token of every sequence that wants one (beam sequences excluded: their
+ * step reads all their rows at once). A pick costs a few passes over the vocabulary
+ * (~20-60 µs for GPT-2), so a batch of several is split over the pool. */
+static void pick_all(tf_model *m, tf_batch *b) {
+    int32_t *rows = m->pick_row;
+    int row = 0, n_picks = 0;
+    for (int i = 0; i < b->n_seqs; i++) {
+        tf_seq *s = b->seqs[i];
+        rows[i] = m->want[i] && !s->beam ? row : -1;
+        n_picks += rows[i] >= 0;
+        row += !m->want[i] ? 0 : s->beam ? s->beam->n_live : 1;
+    }
+    pick_job job = {.m = m, .b = b, .logits_row = rows};
+    atomic_init(&job.next, 0);
+    if (n_picks >= 2)
+        pool_run(m->pool, pick_worker, &job);
+    else if (n_picks == 1)
+        pick_worker(&job, 0, 1);
 }
 
 int model_step(tf_model *m, tf_batch *b, tf_err *err) {
@@ -180,22 +242,19 @@ int model_step(tf_model *m, tf_batch *b, tf_err *err) {
     }
     rc = m->family->forward(m, b->seqs, b->n_tokens, b->n_seqs, m->want, m->logits, err);
     if (rc < 0) return rc;
+    pick_all(m, b);
     int row = 0;
     for (int i = 0; i < b->n_seqs; i++) {
         if (!m->want[i]) continue;
         tf_seq *s = b->seqs[i];
-        float *logits = m->logits + (size_t)row * m->info.vocab_size;
         if (s->beam) {
+            float *logits = m->logits + (size_t)row * m->info.vocab_size;
             row += s->beam->n_live;
             if (beam_step(s->beam, logits)) seq_finish_beam(s);
             continue;
         }
         row++;
-        apply_length_controls(m, s, logits);
-        float logprob = 0;
-        int id = decode_pick(&s->sampler, logits, m->info.vocab_size, s->tokens, s->n_tokens,
-                             &s->rng, &m->dws, &logprob);
-        seq_append_token(s, id, logprob);
+        seq_append_token(s, m->pick_id[i], m->pick_logprob[i]);
     }
     return 0;
 }

@@ -64,9 +64,13 @@ struct tf_model {
     /* step scratch, owned, grown on demand */
     float *logits;
     int logits_rows;
-    uint8_t *want;
+    uint8_t *want;         /* [want_cap] */
+    int32_t *pick_id;      /* [want_cap]: each sequence's token of this step */
+    float *pick_logprob;   /* [want_cap] */
+    int32_t *pick_row;     /* [want_cap]: its logits row, -1 when it picks nothing */
     int want_cap;
-    tf_decode_ws dws;
+    tf_decode_ws *dws;     /* owned, [n_dws]: one per pool thread, so sequences pick in parallel */
+    int n_dws;
     /* text-to-text tasks (model_task_prefix / model_task_defaults), owned, filled by the
      * family at load */
     struct tf_task *tasks;

@@ -8,10 +8,14 @@
  * (best rep): with -t 1 it tracks the work done and hardly moves with load, with
  * more threads it includes the pool's spinning.
  *
- * --attn collects the attention statistics (tf_gen_params.attn_summary, what the daemon's
- * attn_monitor turns on) in every sequence, to measure what monitoring costs the kernels.
+ * -b N times only decode at batch N (no prefill), for profiling one shape;
+ * -s N times N decode steps per repetition instead of 32 (the untimed batched prefill
+ * then weighs less in a profile);
+ * --temperature T samples (as the HTTP load test does with 0.8) instead of greedy;
+ * --attn-summary keeps attention statistics, as the daemon does for every request.
  *
- * Usage: bench_step --model DIR [-t threads] [-r reps] [--fp32] [--attn]
+ * Usage: bench_step --model DIR [-t threads] [-r reps] [-b batch] [-s steps] [--temperature T]
+ *                   [--attn-summary] [--fp32]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,10 +25,7 @@
 #include "models/model_impl.h"
 
 #define PROMPT 128
-#define DECODE_STEPS 32
 #define MAX_BATCH 16
-
-static int attn_summary; /* --attn */
 
 static double clock_s(clockid_t id) {
     struct timespec ts;
@@ -47,15 +48,21 @@ static void report(const char *what, double *s, double *c, int n, double tokens)
     fflush(stdout);
 }
 
+static float g_temperature;
+static int g_attn_summary;
+static int g_steps = 32; /* decode steps timed per repetition */
+
 static int new_seqs(tf_model *m, int n, tf_seq **seqs, tf_err *err) {
     int32_t prompt[PROMPT];
     for (int i = 0; i < n; i++) {
         for (int t = 0; t < PROMPT; t++) prompt[t] = 100 + (t * 37 + i * 11) % 1000;
         tf_gen_params p;
         gen_params_default(&p);
-        p.max_new_tokens = DECODE_STEPS + 8;
+        p.max_new_tokens = g_steps + 8;
         p.ignore_eos = 1;
-        p.attn_summary = attn_summary;
+        p.temperature = g_temperature;
+        p.attn_summary = g_attn_summary;
+        p.seed = (uint64_t)i;
         int rc = seq_new(m, prompt, PROMPT, &p, &seqs[i], err);
         if (rc < 0) return rc;
     }
@@ -111,7 +118,7 @@ static int bench_decode(tf_model *m, int batch, int reps, tf_err *err) {
         if ((rc = model_step(m, &b, err)) < 0) break; /* batched prefill, not timed */
         for (int i = 0; i < batch; i++) n_tokens[i] = 1;
         double t0 = now_s(), c0 = cpu_s();
-        for (int st = 0; st < DECODE_STEPS && rc == 0; st++) rc = model_step(m, &b, err);
+        for (int st = 0; st < g_steps && rc == 0; st++) rc = model_step(m, &b, err);
         s[r] = now_s() - t0;
         c[r] = cpu_s() - c0;
         free_seqs(seqs, batch);
@@ -120,31 +127,40 @@ static int bench_decode(tf_model *m, int batch, int reps, tf_err *err) {
     if (rc == 0) {
         char name[32];
         snprintf(name, sizeof name, "decode batch %d", batch);
-        report(name, s, c, reps, (double)batch * DECODE_STEPS);
+        report(name, s, c, reps, (double)batch * g_steps);
     }
     free(s);
     free(c);
     return rc;
 }
 
+static int usage(void) {
+    fprintf(stderr, "usage: bench_step --model DIR [-t threads] [-r reps] [-b 1..%d] [-s 1..512]\n"
+                    "                  [--temperature T] [--attn-summary] [--fp32]\n", MAX_BATCH);
+    return 2;
+}
+
 int main(int argc, char **argv) {
     const char *dir = NULL;
     tf_model_opts opts = {.use_int8 = 1, .n_threads = 2};
-    int reps = 5;
+    int reps = 5, only_batch = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--model") == 0 && i + 1 < argc) dir = argv[++i];
         else if (strcmp(argv[i], "-t") == 0 && i + 1 < argc) opts.n_threads = atoi(argv[++i]);
         else if (strcmp(argv[i], "-r") == 0 && i + 1 < argc) reps = atoi(argv[++i]);
+        else if (strcmp(argv[i], "-s") == 0 && i + 1 < argc) g_steps = atoi(argv[++i]);
+        else if (strcmp(argv[i], "-b") == 0 && i + 1 < argc) only_batch = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--temperature") == 0 && i + 1 < argc)
+            g_temperature = (float)atof(argv[++i]);
+        else if (strcmp(argv[i], "--attn-summary") == 0 || strcmp(argv[i], "--attn") == 0) g_attn_summary = 1;
         else if (strcmp(argv[i], "--fp32") == 0) opts.use_int8 = 0;
-        else if (strcmp(argv[i], "--attn") == 0) attn_summary = 1;
         else {
-            fprintf(stderr, "usage: bench_step --model DIR [-t threads] [-r reps] [--fp32] [--attn]\n");
-            return 2;
+            return usage();
         }
     }
-    if (!dir || reps < 1) {
-        fprintf(stderr, "usage: bench_step --model DIR [-t threads] [-r reps] [--fp32] [--attn]\n");
-        return 2;
+    if (!dir || reps < 1 || only_batch < 0 || only_batch > MAX_BATCH || g_steps < 1 ||
+        g_steps > 512) {
+        return usage();
     }
     tf_err err = {0};
     tf_model *m = NULL;
@@ -152,11 +168,16 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_step: %s\n", err.msg);
         return 1;
     }
-    printf("model %s, %d threads, %s%s\n", dir, opts.n_threads, opts.use_int8 ? "int8" : "fp32",
-           attn_summary ? ", attention statistics" : "");
-    int rc = bench_prefill(m, reps, &err);
-    static const int batches[] = {1, 4, 16};
-    for (int i = 0; i < 3 && rc == 0; i++) rc = bench_decode(m, batches[i], reps, &err);
+    printf("model %s, %d threads, %s, %s\n", dir, opts.n_threads, opts.use_int8 ? "int8" : "fp32",
+           g_temperature > 0 ? "sampled" : "greedy");
+    int rc;
+    if (only_batch > 0) {
+        rc = bench_decode(m, only_batch, reps, &err);
+    } else {
+        rc = bench_prefill(m, reps, &err);
+        static const int batches[] = {1, 4, 16};
+        for (int i = 0; i < 3 && rc == 0; i++) rc = bench_decode(m, batches[i], reps, &err);
+    }
     if (rc < 0) fprintf(stderr, "bench_step: %s\n", err.msg);
     model_free(m);
     return rc < 0 ? 1 : 0;

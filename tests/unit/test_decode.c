@@ -110,6 +110,34 @@ START_TEST(uniform_draws_are_in_range) {
 }
 END_TEST
 
+/* Unfiltered sampling draws in proportion to softmax(logits / T) and never draws a banned
+ * (-inf) token; the reported log-probability is the raw one, whatever T. */
+START_TEST(temperature_draws_follow_the_scaled_softmax) {
+    /* at T = 0.5 the weights 0.5, 0.3, 0.2 become 25 : 9 : 4 */
+    const float base[8] = {logf(0.5f), logf(0.3f), logf(0.2f), -INFINITY, -INFINITY, -INFINITY,
+                           -INFINITY, -INFINITY};
+    tf_sampler s = {.temperature = 0.5f, .top_p = 1, .repetition_penalty = 1};
+    tf_rng rng;
+    rng_seed(&rng, 5);
+    int count[8] = {0};
+    for (int i = 0; i < 3800; i++) {
+        float l[8], lp;
+        memcpy(l, base, sizeof l);
+        int id = decode_pick(&s, l, 8, NULL, 0, &rng, &ws, &lp);
+        count[id]++;
+        ck_assert_float_eq_tol(lp, base[id], 1e-6);
+    }
+    ck_assert_int_eq(count[0] + count[1] + count[2], 3800);
+    /* expect 2500 / 900 / 400; 4 standard deviations is about 120 / 110 / 75 */
+    ck_assert_int_gt(count[0], 2380);
+    ck_assert_int_lt(count[0], 2620);
+    ck_assert_int_gt(count[1], 790);
+    ck_assert_int_lt(count[1], 1010);
+    ck_assert_int_gt(count[2], 325);
+    ck_assert_int_lt(count[2], 475);
+}
+END_TEST
+
 Suite *decode_suite(void) {
     Suite *s = suite_create("decode");
     TCase *tc = tcase_create("core");
@@ -120,6 +148,7 @@ Suite *decode_suite(void) {
     tcase_add_test(tc, top_p_keeps_the_token_that_crosses_the_mass);
     tcase_add_test(tc, same_seed_same_draws);
     tcase_add_test(tc, uniform_draws_are_in_range);
+    tcase_add_test(tc, temperature_draws_follow_the_scaled_softmax);
     suite_add_tcase(s, tc);
     return s;
 }

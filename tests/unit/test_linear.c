@@ -10,6 +10,7 @@
 
 #include "core/gemm.h"
 #include "core/linear.h"
+#include "core/ops.h"
 #include "core/quant.h"
 
 static unsigned rng_state;
@@ -313,6 +314,49 @@ START_TEST(row_is_dequantized_weight) {
 }
 END_TEST
 
+/* The fused activation equals linear_forward followed by the ops_ function over y, bit for
+ * bit (both element-wise on the same values), for int8 and fp32, on a 2-thread pool (each
+ * thread applies it to its own block) and on the caller; shapes cover the split by output
+ * blocks and the split by rows. */
+START_TEST(fused_activation_equals_separate_pass) {
+    const int wtype = _i ? TF_WTYPE_F32 : TF_WTYPE_Q8;
+    tf_pool *pool;
+    ck_assert_int_eq(pool_new(2, &pool, NULL), 0);
+    tf_gemm_ws ws;
+    gemm_ws_init(&ws);
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        const shape sh = shapes[si];
+        rng_state = 99 + (unsigned)si;
+        const size_t n_w = (size_t)sh.n_out * sh.n_in, n_y = (size_t)sh.m * sh.n_out;
+        float *w = rand_vec(n_w, 0.5f), *b = rand_vec((size_t)sh.n_out, 0.5f);
+        float *x = rand_vec((size_t)sh.m * sh.n_in, 2.0f);
+        float *want = rand_vec(n_y, 1), *got = rand_vec(n_y, 1);
+        tf_linear l;
+        ck_assert_int_eq(linear_init(&l, wtype, w, b, sh.n_out, sh.n_in, 0, NULL), 0);
+        for (int erf = 0; erf <= 1; erf++)
+            for (int use_pool = 0; use_pool <= 1; use_pool++) {
+                tf_pool *p = use_pool ? pool : NULL;
+                linear_forward(&l, p, &ws, x, sh.m, want);
+                if (erf) ops_gelu_erf(want, n_y);
+                else ops_gelu_tanh(want, n_y);
+                linear_forward_act(&l, p, &ws, x, sh.m, got,
+                                   erf ? TF_LINEAR_ACT_GELU_ERF : TF_LINEAR_ACT_GELU_TANH);
+                for (size_t i = 0; i < n_y; i++)
+                    ck_assert_msg(got[i] == want[i], "shape %zu erf %d pool %d i %zu", si, erf,
+                                  use_pool, i);
+            }
+        linear_close(&l);
+        free(w);
+        free(b);
+        free(x);
+        free(want);
+        free(got);
+    }
+    gemm_ws_close(&ws);
+    pool_free(pool);
+}
+END_TEST
+
 START_TEST(zero_input_gives_bias) {
     float w[16 * 20], b[20], x[2 * 16] = {0}, y[2 * 20];
     for (int i = 0; i < 16 * 20; i++) w[i] = (float)(i % 7) - 3.0f;
@@ -416,6 +460,7 @@ Suite *linear_suite(void) {
     tcase_add_test(tc, in_out_layout_is_transposed);
     tcase_add_test(tc, row_is_dequantized_weight);
     tcase_add_test(tc, zero_input_gives_bias);
+    tcase_add_loop_test(tc, fused_activation_equals_separate_pass, 0, 2);
     tcase_add_test(tc, openblas_concurrent_calls_are_correct);
     suite_add_tcase(s, tc);
     TCase *lim = tcase_create("limits");

@@ -7,6 +7,7 @@
 #include "core/cpu.h"
 #include "core/fastmath.h"
 #include "core/ops.h"
+#include "core/reduce.h"
 
 START_TEST(fast_exp_is_accurate) {
     /* 2e-7 relative in theory; 1e-6 leaves room for float rounding of the reduction. */
@@ -248,6 +249,187 @@ START_TEST(gelu_avx512_matches_reference) {
 }
 END_TEST
 
+/* A reproducible row of logit-like values in [-20, 12), with a planted repeated maximum. */
+static void logit_row(float *x, int n, unsigned seed) {
+    for (int i = 0; i < n; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        x[i] = -20.0f + 32.0f * (float)(seed >> 8) / (float)(1u << 24);
+    }
+    if (n > 7) x[n / 3] = x[n - 2] = 12.5f;
+}
+
+/* max/index: exact against the scan (the first of equal maxima); every tail length, and
+ * rows of -inf (banned tokens) keep index 0. */
+START_TEST(max_index_matches_reference) {
+    enum { N = 50257 };
+    static float x[N];
+    const int lens[] = {1, 2, 15, 16, 17, 63, 64, 65, 100, 1000, N};
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+        const int n = lens[li];
+        logit_row(x, n, (unsigned)n);
+        int want_at, at;
+        float want = reduce_max_index_ref(x, n, &want_at);
+        if (n > 7) ck_assert_int_eq(want_at, n / 3);
+        float got = ops_max_index(x, n, &at);
+        ck_assert_int_eq(at, want_at);
+        ck_assert_float_eq(got, want);
+        if (cpu_isa_supported(TF_ISA_VNNI)) {
+            got = reduce_max_index_avx512(x, n, &at);
+            ck_assert_int_eq(at, want_at);
+            ck_assert_float_eq(got, want);
+        }
+        ck_assert_int_eq(ops_argmax(x, n), want_at);
+    }
+    for (int i = 0; i < 40; i++) x[i] = -INFINITY;
+    int at = -1;
+    ck_assert(ops_max_index(x, 40, &at) == -INFINITY);
+    ck_assert_int_eq(at, 0);
+}
+END_TEST
+
+/* exp sums: each term within 1e-6 relative of exp() in double (fm_expf is good to 2e-7,
+ * the FMA form rounds differently); the sum of up to 50k terms within 1e-5 relative (float
+ * partial sums of a few thousand terms each); -inf terms are exactly 0. */
+START_TEST(exp_sum_matches_reference) {
+    enum { N = 50257 };
+    static float x[N], out_ref[N], out_fast[N];
+    const int lens[] = {1, 7, 16, 31, 32, 33, 1000, N};
+    const float scales[] = {1.0f, 1.25f, 1.0f / 0.8f, 0.1f};
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++)
+        for (size_t si = 0; si < sizeof scales / sizeof scales[0]; si++) {
+            const int n = lens[li];
+            logit_row(x, n, (unsigned)(n + 7));
+            if (n > 1) x[0] = -INFINITY;
+            int at;
+            const float mx = reduce_max_index_ref(x, n, &at);
+            const float k = scales[si];
+            double want = 0;
+            for (int i = 0; i < n; i++) want += exp(((double)x[i] - mx) * k);
+            const float s_ref = reduce_exp_sum_ref(x, n, mx, k, out_ref);
+            ck_assert_msg(fabs(s_ref / want - 1) < 1e-5, "n %d: %g vs %g", n, s_ref, want);
+            if (n > 1) ck_assert_float_eq(out_ref[0], 0);
+            ck_assert_float_eq(reduce_exp_sum_ref(x, n, mx, k, NULL), s_ref);
+            if (!cpu_isa_supported(TF_ISA_VNNI)) continue;
+            out_fast[n - 1] = -1;
+            const float s_fast = reduce_exp_sum_avx512(x, n, mx, k, out_fast);
+            ck_assert_msg(fabs(s_fast / want - 1) < 1e-5, "n %d: %g vs %g", n, s_fast, want);
+            ck_assert_float_eq(reduce_exp_sum_avx512(x, n, mx, k, NULL), s_fast);
+            for (int i = 0; i < n; i++)
+                ck_assert_msg(fabsf(out_fast[i] - out_ref[i]) <= 1e-6f * out_ref[i], "n %d i %d", n,
+                              i);
+        }
+    float row[3] = {1, 2, 3};
+    ck_assert_float_eq_tol(ops_logsumexp(row, 3), log(exp(1) + exp(2) + exp(3)), 1e-6);
+}
+END_TEST
+
+/* The blocked cumulative pick against a running double sum: targets in the middle of an
+ * element's share pick it exactly; zero weights are never picked; a target at or past the
+ * total takes the last positive weight. */
+START_TEST(pick_cumulative_matches_running_sum) {
+    enum { N = 3000 };
+    static float w[N];
+    for (int i = 0; i < N; i++) w[i] = (i % 5 == 0) ? 0.0f : (float)((i * 37) % 101) / 101.0f;
+    for (int n = 1; n <= N; n = n * 3 + 1) {
+        double run = 0;
+        for (int i = 0; i < n; i++) {
+            if (w[i] > 0) ck_assert_int_eq(ops_pick_cumulative(w, n, run + 0.5 * w[i]), i);
+            run += w[i];
+        }
+        int last = n - 1;
+        while (last > 0 && w[last] == 0) last--;
+        ck_assert_int_eq(ops_pick_cumulative(w, n, run), last);
+        ck_assert_int_eq(ops_pick_cumulative(w, n, run * 2), last);
+    }
+    ck_assert_int_eq(ops_pick_cumulative(w, 1, 0.0), 0); /* only a zero weight */
+}
+END_TEST
+
+/* Softmax: the AVX-512 row within 1e-6 relative of the reference row per weight (the exp
+ * terms differ by FMA rounding, the sums by order); every tail length, rows with -inf
+ * (masked keys) and a row of nothing but -inf (all zero in both). */
+START_TEST(softmax_avx512_matches_reference) {
+    if (!cpu_isa_supported(TF_ISA_VNNI)) return;
+    enum { N = 400 };
+    static float a[N + 1], b[N + 1];
+    for (int n = 1; n <= N; n += (n < 40 ? 1 : 37)) {
+        logit_row(a, n, (unsigned)n * 3u);
+        if (n > 3) a[n / 2] = -INFINITY;
+        a[n] = b[n] = 42.0f;
+        for (int i = 0; i < n; i++) b[i] = a[i];
+        reduce_softmax_ref(a, n);
+        reduce_softmax_avx512(b, n);
+        for (int i = 0; i < n; i++)
+            ck_assert_msg(fabsf(a[i] - b[i]) <= 1e-6f * a[i] + 1e-12f, "n %d i %d: %g vs %g", n,
+                          i, a[i], b[i]);
+        ck_assert_float_eq(b[n], 42.0f); /* nothing written past n */
+        if (n > 3) ck_assert_float_eq(b[n / 2], 0);
+    }
+    for (int i = 0; i < 20; i++) b[i] = -INFINITY;
+    reduce_softmax_avx512(b, 20);
+    for (int i = 0; i < 20; i++) ck_assert_float_eq(b[i], 0);
+}
+END_TEST
+
+/* The AVX-512 row statistics against the reference loop: entropy within 1e-5 relative plus
+ * 1e-6 (fm_logf's polynomial with FMA, summed in another order), max exact, prompt mass
+ * within 1e-6; softmax rows of every length to 70 (tails), with zero weights and weights
+ * below 1e-30 (skipped by both), n_prompt below, inside and past the row. */
+START_TEST(attention_row_stats_avx512_match_reference) {
+    if (!attn_rows_avx512.row_stats || !cpu_isa_supported(TF_ISA_VNNI)) return;
+    enum { N = 70 };
+    float p[N];
+    for (int n = 1; n <= N; n++) {
+        logit_row(p, n, (unsigned)n * 11u);
+        if (n > 5) p[3] = -200.0f; /* exp underflows to 0 */
+        if (n > 9) p[7] = -75.0f;  /* ~1e-33 after normalization: below 1e-30 */
+        reduce_softmax_ref(p, n);
+        const int prompts[] = {0, 1, n / 2, n, n + 5};
+        for (size_t k = 0; k < sizeof prompts / sizeof prompts[0]; k++) {
+            float want[3], got[3];
+            attn_row_stats_ref(p, n, prompts[k], want);
+            attn_rows_avx512.row_stats(p, n, prompts[k], got);
+            ck_assert_msg(fabsf(got[0] - want[0]) <= 1e-5f * want[0] + 1e-6f, "n %d: H %g vs %g", n,
+                          got[0], want[0]);
+            ck_assert_float_eq(got[1], want[1]);
+            ck_assert_msg(fabsf(got[2] - want[2]) <= 1e-6f, "n %d prompt %d", n, prompts[k]);
+        }
+    }
+}
+END_TEST
+
+/* The AVX-512 layer norm against the reference: the same double sums in another order,
+ * then the same float arithmetic per element, so outputs agree to rounding of the mean and
+ * inverse deviation (1e-6 relative plus 1e-6 absolute; in practice bit-identical); row
+ * widths around the 16-lane tails, several rows, with and without bias, and in place. */
+START_TEST(layernorm_avx512_matches_reference) {
+    if (!cpu_isa_supported(TF_ISA_VNNI)) return;
+    enum { MAXN = 800, ROWS = 3 };
+    static float x[ROWS * MAXN], w[MAXN], b[MAXN], want[ROWS * MAXN], got[ROWS * MAXN];
+    const int widths[] = {1, 5, 16, 17, 100, 768, 800};
+    for (size_t wi = 0; wi < sizeof widths / sizeof widths[0]; wi++) {
+        const int n = widths[wi];
+        logit_row(x, ROWS * n, (unsigned)n);
+        logit_row(w, n, 3u);
+        logit_row(b, n, 4u);
+        for (int i = 0; i < n; i++) w[i] *= 0.1f;
+        for (int with_b = 0; with_b <= 1; with_b++) {
+            const float *bb = with_b ? b : NULL;
+            reduce_layernorm_ref(x, want, ROWS, n, w, bb, 1e-5f);
+            reduce_layernorm_avx512(x, got, ROWS, n, w, bb, 1e-5f);
+            for (int i = 0; i < ROWS * n; i++)
+                ck_assert_msg(fabsf(got[i] - want[i]) <= 1e-6f * fabsf(want[i]) + 1e-6f,
+                              "n %d b %d i %d: %g vs %g", n, with_b, i, got[i], want[i]);
+            for (int i = 0; i < ROWS * n; i++) got[i] = x[i];
+            reduce_layernorm_avx512(got, got, ROWS, n, w, bb, 1e-5f);
+            for (int i = 0; i < ROWS * n; i++)
+                ck_assert_msg(fabsf(got[i] - want[i]) <= 1e-6f * fabsf(want[i]) + 1e-6f,
+                              "in place n %d i %d", n, i);
+        }
+    }
+}
+END_TEST
+
 Suite *ops_suite(void) {
     Suite *s = suite_create("ops");
     TCase *tc = tcase_create("core");
@@ -263,6 +445,12 @@ Suite *ops_suite(void) {
     tcase_add_test(tc, fast_log_is_accurate);
     tcase_add_test(tc, attention_rows_match_reference);
     tcase_add_test(tc, gelu_avx512_matches_reference);
+    tcase_add_test(tc, max_index_matches_reference);
+    tcase_add_test(tc, exp_sum_matches_reference);
+    tcase_add_test(tc, pick_cumulative_matches_running_sum);
+    tcase_add_test(tc, softmax_avx512_matches_reference);
+    tcase_add_test(tc, attention_row_stats_avx512_match_reference);
+    tcase_add_test(tc, layernorm_avx512_matches_reference);
     suite_add_tcase(s, tc);
     return s;
 }

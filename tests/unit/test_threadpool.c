@@ -49,14 +49,14 @@ END_TEST
 typedef struct counter {
     _Atomic int calls[8];
     _Atomic int total;
-    int nth_seen;
+    _Atomic int nth_seen; /* written by every part at once */
 } counter;
 
 static void count_fn(void *ctx, int ith, int nth) {
     counter *c = ctx;
     atomic_fetch_add(&c->calls[ith], 1);
     atomic_fetch_add(&c->total, 1);
-    c->nth_seen = nth;
+    atomic_store(&c->nth_seen, nth);
 }
 
 START_TEST(run_null_pool_runs_on_caller) {
@@ -124,6 +124,42 @@ START_TEST(run_publishes_results) {
 }
 END_TEST
 
+/* Parts are claimed by whichever thread is free, so the same ith can run on different
+ * threads from one run to the next, but never on two at once and never twice in a run:
+ * scratch indexed by ith stays private. Uneven parts make the claims race. */
+typedef struct exclusive {
+    _Atomic int busy[4];
+    _Atomic int runs[4];
+    _Atomic int overlaps;
+} exclusive;
+
+static void exclusive_fn(void *ctx, int ith, int nth) {
+    exclusive *x = ctx;
+    if (atomic_exchange(&x->busy[ith], 1)) atomic_fetch_add(&x->overlaps, 1);
+    volatile int spin = 0;
+    for (int i = 0; i < (ith + 1) * 200 * (nth - ith); i++) spin += i;
+    atomic_fetch_add(&x->runs[ith], 1);
+    atomic_store(&x->busy[ith], 0);
+}
+
+START_TEST(parts_are_exclusive_and_run_once) {
+    for (int n = 2; n <= 3; n++) {
+        tf_err err = {0};
+        tf_pool *pool;
+        ck_assert_int_eq(pool_new(n, &pool, &err), 0);
+        exclusive x;
+        memset(&x, 0, sizeof x);
+        const int runs = 5000;
+        for (int r = 0; r < runs; r++) {
+            pool_run(pool, exclusive_fn, &x);
+            for (int i = 0; i < n; i++) ck_assert_int_eq(x.runs[i], r + 1);
+        }
+        ck_assert_int_eq(x.overlaps, 0);
+        pool_free(pool);
+    }
+}
+END_TEST
+
 START_TEST(new_rejects_bad_sizes) {
     tf_err err = {0};
     tf_pool *pool = (tf_pool *)&err;
@@ -144,6 +180,7 @@ Suite *threadpool_suite(void) {
     tcase_add_test(tc, many_tiny_runs_each_part_once);
     tcase_add_test(tc, runs_after_workers_sleep);
     tcase_add_test(tc, run_publishes_results);
+    tcase_add_test(tc, parts_are_exclusive_and_run_once);
     suite_add_tcase(s, tc);
     TCase *lim = tcase_create("limits");
     tcase_add_test(lim, new_rejects_bad_sizes);
