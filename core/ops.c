@@ -59,7 +59,29 @@ void act_gelu_tanh_ref(float *x, size_t n) {
 }
 
 void ops_gelu_erf(float *x, size_t n) {
-    for (size_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.7071067811865476f));
+    static void (*chosen)(float *, size_t);
+    void (*f)(float *, size_t) = __atomic_load_n(&chosen, __ATOMIC_ACQUIRE);
+    if (!f) {
+        const tf_isa isa = cpu_isa();
+        f = isa == TF_ISA_VNNI ? act_gelu_erf_avx512 : isa == TF_ISA_AVX2 ? act_gelu_erf_avx2
+                                                                          : act_gelu_erf_ref;
+        __atomic_store_n(&chosen, f, __ATOMIC_RELEASE);
+    }
+    f(x, n);
+}
+
+void act_gelu_erf_ref(float *x, size_t n) {
+    /* libm's erff is an opaque call per element; this is the approximation of core/act.h,
+     * which gcc vectorizes (fm_expf, a division, a select). */
+    for (size_t i = 0; i < n; i++) {
+        const float v = x[i], a = fabsf(v) * ACT_RSQRT2;
+        const float t = 1.0f / (1.0f + ACT_ERFC_P * a);
+        const float p =
+            ((((ACT_ERFC_A5 * t + ACT_ERFC_A4) * t + ACT_ERFC_A3) * t + ACT_ERFC_A2) * t +
+             ACT_ERFC_A1) * t;
+        const float hx_erfc = 0.5f * v * (p * fm_expf(-a * a));
+        x[i] = v < 0 ? hx_erfc : v - hx_erfc;
+    }
 }
 
 void ops_relu(float *x, size_t n) {
