@@ -77,7 +77,8 @@ typedef struct bert {
     int cap_rows, cap_texts;
     float *x, *h, *qkv, *att, *ff, *cls, *cls2;
     int *row_of;             /* [cap_texts] first row of each text */
-    float *scores;           /* [n_threads][n_pos] */
+    float *scores;           /* [n_threads][scores_ld]: attn_full_blocked scratch */
+    size_t scores_ld;
     tf_gemm_ws ws;
 } bert;
 
@@ -293,7 +294,8 @@ static int enc_load(tf_model *m, const tf_hf_config *cfg, tf_ckpt *ck, const enc
     if ((rc = read_linear(ck, b, nm->head1, e, e, TF_WTYPE_F32, &b->head1, err)) < 0) return rc;
     if ((rc = read_linear(ck, b, nm->head2, m->n_labels, e, TF_WTYPE_F32, &b->head2, err)) < 0)
         return rc;
-    b->scores = malloc(sizeof(float) * (size_t)b->n_pos * (size_t)pool_size(m->pool));
+    b->scores_ld = attn_full_blocked_scratch(b->n_pos, e / b->n_head);
+    b->scores = malloc(sizeof(float) * b->scores_ld * (size_t)pool_size(m->pool));
     if (!b->scores) return err_set(err, TF_ENOMEM, "attention scratch");
 
     int64_t per_layer = 4LL * e * e + 4LL * e + 2LL * e * b->n_inner + b->n_inner + e + 4LL * e;
@@ -358,14 +360,14 @@ typedef struct attn_job {
 static void attn_worker(void *ctx, int ith, int nth) {
     attn_job *j = ctx;
     bert *b = j->b;
-    float *scores = b->scores + (size_t)ith * b->n_pos;
+    float *scores = b->scores + (size_t)ith * b->scores_ld;
     const int n_items = j->n_texts * b->n_head;
     const size_t w = 3 * (size_t)b->e;
     for (int item = ith; item < n_items; item += nth) {
         const int ti = item / b->n_head, h = item % b->n_head;
         const float *q = b->qkv + (size_t)b->row_of[ti] * w;
-        attn_full(&j->shape, q, j->n_ids[ti], q + b->e, q + 2 * b->e, j->n_ids[ti], h, h + 1,
-                  b->att + (size_t)b->row_of[ti] * b->e, scores);
+        attn_full_blocked(&j->shape, q, j->n_ids[ti], q + b->e, q + 2 * b->e, j->n_ids[ti], NULL,
+                          0, h, h + 1, b->att + (size_t)b->row_of[ti] * b->e, scores);
     }
 }
 
