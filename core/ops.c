@@ -10,19 +10,44 @@
 
 #include <math.h>
 
+/* Σ x[i] and Σ (x[i] - mean)² in double over eight partial sums: one double chain was
+ * latency-bound (4 cycles an element, 5% of a DistilBERT forward at 16 tokens); eight
+ * independent lanes let gcc vectorize it, and double keeps the sums as exact as before. */
+static double sum_f64(const float *x, int n) {
+    double acc[8] = {0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int t = 0; t < 8; t++) acc[t] += (double)x[i + t];
+    double s = 0;
+    for (; i < n; i++) s += x[i];
+    for (int t = 0; t < 8; t++) s += acc[t];
+    return s;
+}
+
+static double sum_sq_dev_f64(const float *x, int n, float mean) {
+    double acc[8] = {0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int t = 0; t < 8; t++) {
+            const double d = (double)(x[i + t] - mean);
+            acc[t] += d * d;
+        }
+    double s = 0;
+    for (; i < n; i++) {
+        const double d = (double)(x[i] - mean);
+        s += d * d;
+    }
+    for (int t = 0; t < 8; t++) s += acc[t];
+    return s;
+}
+
 void ops_layernorm(const float *x, float *y, int n_rows, int n, const float *w, const float *b,
                    float eps) {
     for (int r = 0; r < n_rows; r++) {
         const float *xr = x + (size_t)r * n;
         float *yr = y + (size_t)r * n;
-        double sum = 0;
-        for (int i = 0; i < n; i++) sum += xr[i];
-        float mean = (float)(sum / n);
-        double var = 0;
-        for (int i = 0; i < n; i++) {
-            float d = xr[i] - mean;
-            var += (double)d * d;
-        }
+        float mean = (float)(sum_f64(xr, n) / n);
+        double var = sum_sq_dev_f64(xr, n, mean);
         float inv = (float)(1.0 / sqrt(var / n + eps));
         for (int i = 0; i < n; i++) yr[i] = (xr[i] - mean) * inv * w[i] + (b ? b[i] : 0.0f);
     }
