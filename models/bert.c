@@ -371,10 +371,48 @@ static void attn_worker(void *ctx, int ith, int nth) {
     }
 }
 
+/* The element-wise passes between the matrix products, split over the pool by rows: the
+ * FFN activation over (rows, n_inner) and x = LN(x + h) over (rows, e). On the caller alone
+ * they left the other pool threads spinning. */
+typedef struct rows_job {
+    float *x;          /* (rows, n), in place */
+    const float *add;  /* NULL, or (rows, n) added to x before the norm */
+    const float *w, *bias;
+    int rows, n, act;  /* act: ACT_* for act_worker */
+    float eps;
+} rows_job;
+
+static void act_worker(void *ctx, int ith, int nth) {
+    rows_job *j = ctx;
+    int r0, r1;
+    pool_split(j->rows, 1, ith, nth, &r0, &r1);
+    float *x = j->x + (size_t)r0 * j->n;
+    const size_t len = (size_t)(r1 - r0) * j->n;
+    if (j->act == ACT_GELU_ERF) ops_gelu_erf(x, len);
+    else if (j->act == ACT_GELU_TANH) ops_gelu_tanh(x, len);
+    else ops_relu(x, len);
+}
+
+static void add_norm_worker(void *ctx, int ith, int nth) {
+    rows_job *j = ctx;
+    int r0, r1;
+    pool_split(j->rows, 1, ith, nth, &r0, &r1);
+    const size_t off = (size_t)r0 * j->n;
+    if (j->add) ops_add(j->x + off, j->add + off, (size_t)(r1 - r0) * j->n);
+    ops_layernorm(j->x + off, j->x + off, r1 - r0, j->n, j->w, j->bias, j->eps);
+}
+
+/* x = LN(x + add) (add may be NULL), in place over (rows, e). */
+static void add_norm(tf_model *m, bert *b, const float *add, const float *w, const float *bias,
+                     int rows) {
+    rows_job job = {.x = b->x, .add = add, .w = w, .bias = bias, .rows = rows, .n = b->e,
+                    .eps = b->eps};
+    pool_run(m->pool, add_norm_worker, &job);
+}
+
 static void layer_forward(tf_model *m, bert *b, int li, const int *n_ids, int n_texts, int rows) {
     enc_layer *l = &b->layers[li];
     const int e = b->e, dh = e / b->n_head;
-    const size_t n = (size_t)rows * e;
     /* x = LN(x + o(attn(qkv(x)))) */
     linear_forward(&l->qkv, m->pool, &b->ws, b->x, rows, b->qkv);
     attn_job job = {.b = b, .n_ids = n_ids, .n_texts = n_texts,
@@ -383,17 +421,13 @@ static void layer_forward(tf_model *m, bert *b, int li, const int *n_ids, int n_
                               .ldo = e}};
     pool_run(m->pool, attn_worker, &job);
     linear_forward(&l->o, m->pool, &b->ws, b->att, rows, b->h);
-    ops_add(b->x, b->h, n);
-    ops_layernorm(b->x, b->x, rows, e, l->ln1_w, l->ln1_b, b->eps);
+    add_norm(m, b, b->h, l->ln1_w, l->ln1_b, rows);
     /* x = LN(x + ff2(act(ff1(x)))) */
     linear_forward(&l->ff1, m->pool, &b->ws, b->x, rows, b->ff);
-    const size_t nf = (size_t)rows * b->n_inner;
-    if (b->act == ACT_GELU_ERF) ops_gelu_erf(b->ff, nf);
-    else if (b->act == ACT_GELU_TANH) ops_gelu_tanh(b->ff, nf);
-    else ops_relu(b->ff, nf);
+    rows_job act = {.x = b->ff, .rows = rows, .n = b->n_inner, .act = b->act};
+    pool_run(m->pool, act_worker, &act);
     linear_forward(&l->ff2, m->pool, &b->ws, b->ff, rows, b->h);
-    ops_add(b->x, b->h, n);
-    ops_layernorm(b->x, b->x, rows, e, l->ln2_w, l->ln2_b, b->eps);
+    add_norm(m, b, b->h, l->ln2_w, l->ln2_b, rows);
 }
 
 static int bert_classify(tf_model *m, const int32_t *const *ids, const int *n_ids, int n_texts,
@@ -415,7 +449,7 @@ static int bert_classify(tf_model *m, const int32_t *const *ids, const int *n_id
             if (b->type0) ops_add(xr, b->type0, (size_t)e);
         }
     }
-    ops_layernorm(b->x, b->x, rows, e, b->eln_w, b->eln_b, b->eps);
+    add_norm(m, b, NULL, b->eln_w, b->eln_b, rows);
     for (int li = 0; li < b->n_layer; li++) layer_forward(m, b, li, n_ids, n_texts, rows);
     /* head over each text's first ([CLS]) row */
     for (int ti = 0; ti < n_texts; ti++)
