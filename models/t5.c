@@ -13,6 +13,7 @@
  * Beams: each beam has a cache slot; after a beam step a beam keeps its parent's slot
  * when it is that parent's first child, and only later children copy the parent's rows
  * into a free slot (copy on divergence). */
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -475,6 +476,7 @@ typedef struct t5_attn_job {
     const float *const *k, *const *v; /* [n_units] key/value rows, ld inner */
     const int *n_kv;     /* [n_units] */
     int causal;
+    int encoder;         /* encoder self-attention: n_q = n_kv, q_pos0 0, blocked kernels */
     const float *bias;
 } t5_attn_job;
 
@@ -488,8 +490,12 @@ static void attn_worker(void *ctx, int ith, int nth) {
     for (int item = ith; item < n_items; item += nth) {
         const int u = item / g->n_head, h = item % g->n_head;
         const size_t r = (size_t)j->q_row[u] * g->inner;
-        attn_biased(&sh, j->q + r, j->n_q[u], j->q_pos0[u], j->k[u], j->v[u], j->n_kv[u], j->causal,
-                    j->bias, g->max_dist, h, h + 1, j->out + r, scores);
+        if (j->encoder)
+            attn_full_blocked(&sh, j->q + r, j->n_q[u], j->k[u], j->v[u], j->n_kv[u], j->bias,
+                              g->max_dist, h, h + 1, j->out + r, scores);
+        else
+            attn_biased(&sh, j->q + r, j->n_q[u], j->q_pos0[u], j->k[u], j->v[u], j->n_kv[u],
+                        j->causal, j->bias, g->max_dist, h, h + 1, j->out + r, scores);
     }
 }
 
@@ -531,10 +537,11 @@ static int plan_alloc(t5_plan *p, int n, tf_err *err) {
     return 0;
 }
 
-static void run_attention(tf_model *m, t5 *g, t5_plan *p, int causal, const float *bias) {
+static void run_attention(tf_model *m, t5 *g, t5_plan *p, int causal, int encoder,
+                          const float *bias) {
     t5_attn_job job = {.g = g, .n_units = p->n, .q = g->q, .out = g->att, .q_row = p->q_row,
                        .n_q = p->n_q, .q_pos0 = p->q_pos0, .k = p->k, .v = p->v, .n_kv = p->n_kv,
-                       .causal = causal, .bias = bias};
+                       .causal = causal, .encoder = encoder, .bias = bias};
     pool_run(m->pool, attn_worker, &job);
 }
 
@@ -552,7 +559,14 @@ static int run_encoder(tf_model *m, t5 *g, tf_seq **enc, int n_enc, tf_err *err)
         rows += ts->n_in;
         if (ts->n_in > max_in) max_in = ts->n_in;
     }
-    if ((rc = ensure_rows(g, rows, max_in, pool_size(m->pool), err)) < 0) goto done;
+    /* per-thread attention scratch: the blocked encoder kernels need K transposed and a
+     * block of score rows, more than the decoder's one row of n_keys */
+    const size_t scratch = attn_full_blocked_scratch(max_in, g->d_kv);
+    if (scratch > INT_MAX) {
+        rc = err_set(err, TF_ENOMEM, "attention scratch for %d input tokens", max_in);
+        goto done;
+    }
+    if ((rc = ensure_rows(g, rows, (int)scratch, pool_size(m->pool), err)) < 0) goto done;
     const int e = g->d_model, in = g->inner;
     for (int i = 0; i < n_enc; i++) {
         p.k[i] = g->k + (size_t)p.q_row[i] * in;
@@ -566,7 +580,7 @@ static int run_encoder(tf_model *m, t5 *g, tf_seq **enc, int n_enc, tf_err *err)
         linear_forward(&b->self.q, m->pool, &g->ws, g->h, rows, g->q);
         linear_forward(&b->self.k, m->pool, &g->ws, g->h, rows, g->k);
         linear_forward(&b->self.v, m->pool, &g->ws, g->h, rows, g->v);
-        run_attention(m, g, &p, 0, g->enc_bias);
+        run_attention(m, g, &p, 0, 1, g->enc_bias);
         linear_forward(&b->self.o, m->pool, &g->ws, g->att, rows, g->h);
         ops_add(g->x, g->h, (size_t)rows * e);
         feed_forward(m, g, b, rows);
@@ -669,7 +683,7 @@ static int t5_forward(tf_model *m, tf_seq *const *seqs, const int *n_tokens, int
             p.q_pos0[r] = ts->dec_len;
             p.n_kv[r] = ts->dec_len + 1;
         }
-        run_attention(m, g, &p, 1, g->dec_bias);
+        run_attention(m, g, &p, 1, 0, g->dec_bias);
         linear_forward(&b->self.o, m->pool, &g->ws, g->att, rows, g->h);
         ops_add(g->x, g->h, (size_t)rows * e);
         ops_rmsnorm(g->x, g->h, rows, e, b->ln_cross, g->eps);
@@ -682,7 +696,7 @@ static int t5_forward(tf_model *m, tf_seq *const *seqs, const int *n_tokens, int
             p.q_pos0[r] = 0;
             p.n_kv[r] = ts->n_in;
         }
-        run_attention(m, g, &p, 0, NULL);
+        run_attention(m, g, &p, 0, 0, NULL);
         linear_forward(&b->cross.o, m->pool, &g->ws, g->att, rows, g->h);
         ops_add(g->x, g->h, (size_t)rows * e);
         feed_forward(m, g, b, rows);
