@@ -167,6 +167,15 @@ void attn_biased(const tf_attn_shape *s, const float *q, int n_q, int q_pos0, co
 
 /* ---- blocked bidirectional attention ------------------------------------------------- */
 
+static void block_k_transpose_ref(const float *k, int ldkv, int n_kv, int d, float *kt,
+                                  int ldk) {
+    for (int c = 0; c < d; c++) {
+        float *ktc = kt + (size_t)c * ldk;
+        for (int j = 0; j < n_kv; j++) ktc[j] = k[(size_t)j * ldkv + c];
+        for (int j = n_kv; j < ldk; j++) ktc[j] = 0.0f;
+    }
+}
+
 static void block_scores_ref(const float *q, int ldq, int n_rows, int d, const float *kt, int ldk,
                              float scale, float *s) {
     for (int r = 0; r < n_rows; r++) {
@@ -194,7 +203,8 @@ static void block_weighted_sum_ref(const float *p, int ldp, int n_rows, const fl
     }
 }
 
-const tf_attn_block attn_block_ref = {.scores = block_scores_ref,
+const tf_attn_block attn_block_ref = {.k_transpose = block_k_transpose_ref,
+                                      .scores = block_scores_ref,
                                       .softmax = block_softmax_ref,
                                       .weighted_sum = block_weighted_sum_ref};
 
@@ -217,12 +227,7 @@ void attn_full_blocked_with(const tf_attn_block *kb, const tf_attn_shape *s, con
     for (int h = h0; h < h1; h++) {
         const int kvh = h / group;
         /* K of this head transposed, zero past n_kv: (dh, ldk) */
-        const float *kh = k + (size_t)kvh * dh;
-        for (int c = 0; c < dh; c++) {
-            float *ktc = kt + (size_t)c * ldk;
-            for (int j = 0; j < n_kv; j++) ktc[j] = kh[(size_t)j * s->ldkv + c];
-            for (int j = n_kv; j < ldk; j++) ktc[j] = 0.0f;
-        }
+        kb->k_transpose(k + (size_t)kvh * dh, s->ldkv, n_kv, dh, kt, ldk);
         const float *bh = bias ? bias + (size_t)h * (2 * bias_radius + 1) : NULL;
         for (int i0 = 0; i0 < n_q; i0 += ATTN_QBLOCK) {
             const int nb = n_q - i0 < ATTN_QBLOCK ? n_q - i0 : ATTN_QBLOCK;

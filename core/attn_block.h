@@ -2,6 +2,7 @@
  * core/attention.c), many query rows of one head at a time, in a plain C reference and an
  * AVX-512 version. Private to core/attention.c and its tests.
  *
+ *   k_transpose:   kt[c·ldk + j] = k[j·ldkv + c] for c < d, j < n_kv; 0 for n_kv <= j < ldk
  *   scores:        s[r·ldk + j] = scale · Σ_c q[r·ldq + c] · kt[c·ldk + j]
  *                  for r < n_rows, j < ldk (ldk a multiple of 16; kt is K transposed,
  *                  (d, ldk), zero past the real keys, so the padding scores are 0)
@@ -13,6 +14,7 @@
 #define TF_CORE_ATTN_BLOCK_H
 
 typedef struct tf_attn_block {
+    void (*k_transpose)(const float *k, int ldkv, int n_kv, int d, float *kt, int ldk);
     void (*scores)(const float *q, int ldq, int n_rows, int d, const float *kt, int ldk,
                    float scale, float *s);
     void (*softmax)(float *s, int lds, int n_rows, int n_kv);

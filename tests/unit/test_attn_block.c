@@ -66,6 +66,20 @@ START_TEST(avx512_kernels_match_reference) {
                         else ck_assert_msg(fabsf(g - w) <= TOL(w), "wsum r%d c%d", r, c);
                     }
             }
+    /* the transpose is a copy: bit-exact, zero padding, nothing written past ldk or d */
+    static float kin[70 * LDQ], t_ref[MAXD * 80], t_avx[MAXD * 80];
+    fill(kin, sizeof kin / sizeof kin[0], 4, 2.0f);
+    for (size_t ki = 0; ki < sizeof keys / sizeof keys[0]; ki++)
+        for (size_t wi = 0; wi < sizeof widths / sizeof widths[0]; wi++) {
+            const int nk = keys[ki], d = widths[wi], ldk = round16(nk);
+            for (int i = 0; i < MAXD * 80; i++) t_ref[i] = t_avx[i] = -3.0f;
+            attn_block_ref.k_transpose(kin + 5, LDQ, nk, d, t_ref, ldk);
+            attn_block_avx512.k_transpose(kin + 5, LDQ, nk, d, t_avx, ldk);
+            for (int i = 0; i < MAXD * 80; i++)
+                ck_assert_msg(t_avx[i] == t_ref[i], "transpose k%d d%d at %d", nk, d, i);
+            ck_assert_float_eq(t_ref[(d - 1) * ldk + nk - 1], kin[5 + (nk - 1) * LDQ + d - 1]);
+            if (d * ldk < MAXD * 80) ck_assert_float_eq(t_ref[d * ldk], -3.0f);
+        }
     /* a row of -inf (everything masked) gives zero weights, as ops_softmax does */
     float minf[16];
     for (int j = 0; j < 16; j++) minf[j] = -INFINITY;
