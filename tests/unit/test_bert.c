@@ -258,8 +258,8 @@ START_TEST(bad_inputs) {
 }
 END_TEST
 
-/* A batch of more rows than the FFN takes at once (models/bert.c FFN_ROWS, 128) runs the
- * FFN in row chunks: every text still matches its float64 reference within 1e-4. */
+/* A batch of more rows than one group (models/bert.c GROUP_ROWS, 128) runs the layers group
+ * by group: every text still matches its float64 reference within 1e-4. */
 START_TEST(fp32_large_batch_matches_reference) {
     const char *fx = fixtures[_i];
     golden g;
