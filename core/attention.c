@@ -209,7 +209,8 @@ const tf_attn_block attn_block_ref = {.k_transpose = block_k_transpose_ref,
                                       .weighted_sum = block_weighted_sum_ref};
 
 const tf_attn_block *attn_block(void) {
-    return cpu_isa() == TF_ISA_VNNI ? &attn_block_avx512 : NULL;
+    const tf_isa isa = cpu_isa();
+    return isa == TF_ISA_VNNI ? &attn_block_avx512 : isa == TF_ISA_AVX2 ? &attn_block_avx2 : NULL;
 }
 
 static int round16(int n) { return (n + 15) & ~15; }

@@ -82,8 +82,8 @@ void attn_full(const tf_attn_shape *s, const float *q, int n_q, const float *k, 
  * bias is given), computed ATTN_QBLOCK queries of a head at a time: K is transposed once
  * per head and scores, softmax and the weighted sum run over the block (core/attn_block.h).
  * Same results as the row kernels up to float summation order; every softmax row still
- * goes to the stats/cross/capture hooks, at position i. Without AVX-512 it runs the row
- * kernels. scratch: attn_full_blocked_scratch(n_kv, d_head) floats, the caller's. */
+ * goes to the stats/cross/capture hooks, at position i. Without AVX2 (or with
+ * TF_FORCE_ISA=ref) it runs the row kernels. scratch: attn_full_blocked_scratch(n_kv, d_head) floats, the caller's. */
 #define ATTN_QBLOCK 32
 size_t attn_full_blocked_scratch(int n_kv, int d_head);
 void attn_full_blocked(const tf_attn_shape *s, const float *q, int n_q, const float *k,

@@ -1,6 +1,6 @@
 /* attn_block.h: the kernels of blocked bidirectional attention (attn_full_blocked in
- * core/attention.c), many query rows of one head at a time, in a plain C reference and an
- * AVX-512 version. Private to core/attention.c and its tests.
+ * core/attention.c), many query rows of one head at a time, in a plain C reference and
+ * AVX2 and AVX-512 versions. Private to core/attention.c and its tests.
  *
  *   k_transpose:   kt[c·ldk + j] = k[j·ldkv + c] for c < d, j < n_kv; 0 for n_kv <= j < ldk
  *   scores:        s[r·ldk + j] = scale · Σ_c q[r·ldq + c] · kt[c·ldk + j]
@@ -23,10 +23,11 @@ typedef struct tf_attn_block {
 } tf_attn_block;
 
 extern const tf_attn_block attn_block_ref;
+extern const tf_attn_block attn_block_avx2;
 extern const tf_attn_block attn_block_avx512;
 
 /* The table attn_full_blocked uses, or NULL where it runs the row kernels instead
- * (no AVX-512: the blocked reference would be slower than the AVX2 rows). */
+ * (TF_FORCE_ISA=ref or no AVX2: the row reference is the engine's reference). */
 const tf_attn_block *attn_block(void);
 
 struct tf_attn_shape;
