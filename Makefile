@@ -35,8 +35,10 @@ TOOLS_BIN  := $(patsubst tools/%.c,$(BUILD)/tools/%,$(TOOLS_SRC))
 # Row kernels: -O3 so gcc vectorizes the plain loops (baseline ISA only); -fno-trapping-math
 # lets it if-convert the clamps in fm_expf (core/fastmath.h), which IEEE results do not see.
 $(BUILD)/core/ops.o $(BUILD)/core/attention.o: ISA_FLAGS := -O3 -fno-trapping-math
-$(BUILD)/core/gemm_avx2.o $(BUILD)/core/attn_rows_avx2.o: ISA_FLAGS := -mavx2 -mfma -mf16c
-AVX512_OBJ := $(addprefix $(BUILD)/core/,gemm_vnni.o attn_rows_avx512.o act_avx512.o reduce_avx512.o)
+$(BUILD)/core/gemm_avx2.o $(BUILD)/core/attn_rows_avx2.o $(BUILD)/core/act_avx2.o \
+  $(BUILD)/core/attn_block_avx2.o: ISA_FLAGS := -mavx2 -mfma -mf16c
+AVX512_OBJ := $(addprefix $(BUILD)/core/,gemm_vnni.o attn_rows_avx512.o act_avx512.o reduce_avx512.o \
+  act_erf_avx512.o attn_block_avx512.o)
 $(AVX512_OBJ): ISA_FLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx2 -mfma -mf16c
 
 .PHONY: all deps deps-test run test test-run unit e2e bench bench-run install clean check-layers models fixtures reference quality

@@ -9,6 +9,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/attn_block.h"
 #include "core/attn_rows.h"
 #include "core/cpu.h"
 #include "core/fastmath.h"
@@ -174,4 +175,107 @@ void attn_biased(const tf_attn_shape *s, const float *q, int n_q, int q_pos0, co
             rows->weighted_sum(scores, v + (size_t)kvh * dh, s->ldkv, n_keys, dh, oi);
         }
     }
+}
+
+/* ---- blocked bidirectional attention ------------------------------------------------- */
+
+static void block_k_transpose_ref(const float *k, int ldkv, int n_kv, int d, float *kt,
+                                  int ldk) {
+    for (int c = 0; c < d; c++) {
+        float *ktc = kt + (size_t)c * ldk;
+        for (int j = 0; j < n_kv; j++) ktc[j] = k[(size_t)j * ldkv + c];
+        for (int j = n_kv; j < ldk; j++) ktc[j] = 0.0f;
+    }
+}
+
+static void block_scores_ref(const float *q, int ldq, int n_rows, int d, const float *kt, int ldk,
+                             float scale, float *s) {
+    for (int r = 0; r < n_rows; r++) {
+        float *sr = s + (size_t)r * ldk;
+        for (int j = 0; j < ldk; j++) sr[j] = 0.0f;
+        for (int c = 0; c < d; c++) {
+            const float qc = q[(size_t)r * ldq + c];
+            const float *kc = kt + (size_t)c * ldk;
+            for (int j = 0; j < ldk; j++) sr[j] += qc * kc[j];
+        }
+        for (int j = 0; j < ldk; j++) sr[j] *= scale;
+    }
+}
+
+static void block_softmax_ref(float *s, int lds, int n_rows, int n_kv) {
+    for (int r = 0; r < n_rows; r++) ops_softmax(s + (size_t)r * lds, n_kv);
+}
+
+static void block_weighted_sum_ref(const float *p, int ldp, int n_rows, const float *v, int ldv,
+                                   int n_kv, int d, float *out, int ldo) {
+    for (int r = 0; r < n_rows; r++) {
+        float *o = out + (size_t)r * ldo;
+        memset(o, 0, sizeof(float) * (size_t)d);
+        weighted_sum_ref(p + (size_t)r * ldp, v, ldv, n_kv, d, o);
+    }
+}
+
+const tf_attn_block attn_block_ref = {.k_transpose = block_k_transpose_ref,
+                                      .scores = block_scores_ref,
+                                      .softmax = block_softmax_ref,
+                                      .weighted_sum = block_weighted_sum_ref};
+
+const tf_attn_block *attn_block(void) {
+    const tf_isa isa = cpu_isa();
+    return isa == TF_ISA_VNNI ? &attn_block_avx512 : isa == TF_ISA_AVX2 ? &attn_block_avx2 : NULL;
+}
+
+static int round16(int n) { return (n + 15) & ~15; }
+
+size_t attn_full_blocked_scratch(int n_kv, int d_head) {
+    return (size_t)round16(n_kv) * ((size_t)d_head + ATTN_QBLOCK);
+}
+
+void attn_full_blocked_with(const tf_attn_block *kb, const tf_attn_shape *s, const float *q,
+                            int n_q, const float *k, const float *v, int n_kv, const float *bias,
+                            int bias_radius, int h0, int h1, float *out, float *scratch) {
+    const int dh = s->d_head, ldk = round16(n_kv);
+    const int group = s->n_head / s->n_kv_head;
+    float *kt = scratch, *sc = scratch + (size_t)dh * ldk;
+    for (int h = h0; h < h1; h++) {
+        const int kvh = h / group;
+        /* K of this head transposed, zero past n_kv: (dh, ldk) */
+        kb->k_transpose(k + (size_t)kvh * dh, s->ldkv, n_kv, dh, kt, ldk);
+        const float *bh = bias ? bias + (size_t)h * (2 * bias_radius + 1) : NULL;
+        for (int i0 = 0; i0 < n_q; i0 += ATTN_QBLOCK) {
+            const int nb = n_q - i0 < ATTN_QBLOCK ? n_q - i0 : ATTN_QBLOCK;
+            kb->scores(q + (size_t)i0 * s->ldq + (size_t)h * dh, s->ldq, nb, dh, kt, ldk, s->scale,
+                       sc);
+            if (bh) /* T5: + bias[h][clamp(j - i)] */
+                for (int r = 0; r < nb; r++) {
+                    float *sr = sc + (size_t)r * ldk;
+                    const int qpos = i0 + r;
+                    for (int j = 0; j < n_kv; j++) {
+                        int rel = j - qpos;
+                        rel = rel < -bias_radius ? -bias_radius
+                              : rel > bias_radius ? bias_radius
+                                                  : rel;
+                        sr[j] += bh[rel + bias_radius];
+                    }
+                }
+            kb->softmax(sc, ldk, nb, n_kv);
+            if (s->stats || s->cross || s->capture)
+                for (int r = 0; r < nb; r++) observe_row(s, h, sc + (size_t)r * ldk, n_kv, i0 + r);
+            kb->weighted_sum(sc, ldk, nb, v + (size_t)kvh * dh, s->ldkv, n_kv, dh,
+                             out + (size_t)i0 * s->ldo + (size_t)h * dh, s->ldo);
+        }
+    }
+}
+
+void attn_full_blocked(const tf_attn_shape *s, const float *q, int n_q, const float *k,
+                       const float *v, int n_kv, const float *bias, int bias_radius, int h0,
+                       int h1, float *out, float *scratch) {
+    const tf_attn_block *kb = attn_block();
+    if (kb)
+        attn_full_blocked_with(kb, s, q, n_q, k, v, n_kv, bias, bias_radius, h0, h1, out,
+                               scratch);
+    else if (bias)
+        attn_biased(s, q, n_q, 0, k, v, n_kv, 0, bias, bias_radius, h0, h1, out, scratch);
+    else
+        attn_full(s, q, n_q, k, v, n_kv, h0, h1, out, scratch);
 }

@@ -12,6 +12,8 @@
 #ifndef TF_CORE_ATTENTION_H
 #define TF_CORE_ATTENTION_H
 
+#include <stddef.h>
+
 /* Attention-score statistics of one head, summed over the query rows the kernel saw;
  * divide by n_rows for means. Filled inside the kernel from the softmax weights it
  * already has, so monitoring costs one pass over the row, not a second attention. */
@@ -74,5 +76,18 @@ void attn_biased(const tf_attn_shape *s, const float *q, int n_q, int q_pos0, co
  * valid length. q: (n_q, ldq); k, v: (>= n_kv, ldkv); out: (n_q, ldo); scores: n_kv floats. */
 void attn_full(const tf_attn_shape *s, const float *q, int n_q, const float *k, const float *v,
                int n_kv, int h0, int h1, float *out, float *scores);
+
+/* ---- blocked bidirectional attention (encoders) --------------------------------------
+ * attn_full, or T5's encoder self-attention (attn_biased with causal 0 and q_pos0 0 when
+ * bias is given), computed ATTN_QBLOCK queries of a head at a time: K is transposed once
+ * per head and scores, softmax and the weighted sum run over the block (core/attn_block.h).
+ * Same results as the row kernels up to float summation order; every softmax row still
+ * goes to the stats/cross/capture hooks, at position i. Without AVX2 (or with
+ * TF_FORCE_ISA=ref) it runs the row kernels. scratch: attn_full_blocked_scratch(n_kv, d_head) floats, the caller's. */
+#define ATTN_QBLOCK 32
+size_t attn_full_blocked_scratch(int n_kv, int d_head);
+void attn_full_blocked(const tf_attn_shape *s, const float *q, int n_q, const float *k,
+                       const float *v, int n_kv, const float *bias, int bias_radius, int h0,
+                       int h1, float *out, float *scratch);
 
 #endif

@@ -16,7 +16,7 @@ void ops_layernorm(const float *x, float *y, int n_rows, int n, const float *w, 
 void ops_rmsnorm(const float *x, float *y, int n_rows, int n, const float *w, float eps);
 /* gelu_new / gelu_pytorch_tanh: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), in place. */
 void ops_gelu_tanh(float *x, size_t n);
-/* Exact GELU with erf, in place. */
+/* GELU with erf (not the tanh form), in place; erf within 1.5e-7 (core/act.h). */
 void ops_gelu_erf(float *x, size_t n);
 void ops_relu(float *x, size_t n);
 void ops_silu(float *x, size_t n);

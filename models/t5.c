@@ -20,6 +20,7 @@
  * Attention work is dealt as (sequence, head) items, so one thread writes a sequence's
  * accumulators of a head and walks its beams in order; the beams' rows share the sums,
  * while each beam keeps its own previous focus (inherited from its parent on reorder). */
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -617,8 +618,12 @@ static void unit_attention(const t5_attn_job *j, int u, int h, float *scores) {
         }
     }
     const size_t r = (size_t)p->q_row[u] * g->inner;
-    attn_biased(&sh, j->q + r, p->n_q[u], p->q_pos0[u], p->k[u], p->v[u], p->n_kv[u], j->causal, j->bias,
-                g->max_dist, h, h + 1, j->out + r, scores);
+    if (j->kind == T5_ENC_SELF) /* n_q = n_kv, q_pos0 0: many queries per pass */
+        attn_full_blocked(&sh, j->q + r, p->n_q[u], p->k[u], p->v[u], p->n_kv[u], j->bias, g->max_dist, h,
+                          h + 1, j->out + r, scores);
+    else
+        attn_biased(&sh, j->q + r, p->n_q[u], p->q_pos0[u], p->k[u], p->v[u], p->n_kv[u], j->causal, j->bias,
+                    g->max_dist, h, h + 1, j->out + r, scores);
     if (focus) *focus = sh.cross[h].last_focus;
 }
 
@@ -693,7 +698,14 @@ static int run_encoder(tf_model *m, t5 *g, tf_seq **enc, int n_enc, tf_err *err)
         rows += ts->n_in;
         if (ts->n_in > max_in) max_in = ts->n_in;
     }
-    if ((rc = ensure_rows(g, rows, max_in, pool_size(m->pool), err)) < 0) goto done;
+    /* per-thread attention scratch: the blocked encoder kernels need K transposed and a
+     * block of score rows, more than the decoder's one row of n_keys */
+    const size_t scratch = attn_full_blocked_scratch(max_in, g->d_kv);
+    if (scratch > INT_MAX) {
+        rc = err_set(err, TF_ENOMEM, "attention scratch for %d input tokens", max_in);
+        goto done;
+    }
+    if ((rc = ensure_rows(g, rows, (int)scratch, pool_size(m->pool), err)) < 0) goto done;
     const int e = g->d_model, in = g->inner;
     for (int i = 0; i < n_enc; i++) {
         p.k[i] = g->k + (size_t)p.q_row[i] * in;

@@ -301,12 +301,44 @@ START_TEST(attention_per_text) {
 }
 END_TEST
 
+/* A batch of more rows than one group (models/bert.c GROUP_ROWS, 128) runs the layers group
+ * by group: every text still matches its float64 reference within 1e-4. */
+START_TEST(fp32_large_batch_matches_reference) {
+    const char *fx = fixtures[_i];
+    golden g;
+    golden_load(&g, fx);
+    tf_model *m = load(fx, 0, 2);
+    enum { MAX_TEXTS = 128 };
+    const int32_t *ids[MAX_TEXTS];
+    int n_ids[MAX_TEXTS], which[MAX_TEXTS], n_texts = 0, rows = 0;
+    while (rows < 3 * 128 + 17 && n_texts < MAX_TEXTS) {
+        const int c = n_texts % g.n_cases;
+        ids[n_texts] = g.cases[c].ids;
+        n_ids[n_texts] = g.cases[c].n;
+        which[n_texts++] = c;
+        rows += g.cases[c].n;
+    }
+    ck_assert_msg(rows > 3 * 128, "%s: only %d rows", fx, rows);
+    static float probs[MAX_TEXTS * 8];
+    tf_err err = {0};
+    ck_assert_int_eq(model_classify(m, ids, n_ids, n_texts, probs, &err), 0);
+    for (int i = 0; i < n_texts; i++) {
+        double rel = worst_rel(g.cases[which[i]].logits, probs + i * g.n_labels, g.n_labels);
+        ck_assert_msg(rel < 1e-4, "%s text %d of %d (%d rows): off by %g", fx, i, n_texts, rows,
+                      rel);
+    }
+    model_free(m);
+    golden_free(&g);
+}
+END_TEST
+
 Suite *bert_suite(void) {
     Suite *s = suite_create("bert");
     TCase *num = tcase_create("numerics");
     tcase_add_loop_test(num, fp32_matches_reference, 0, 2);
     tcase_add_loop_test(num, int8_keeps_labels, 0, 2);
     tcase_add_loop_test(num, attention_per_text, 0, 2);
+    tcase_add_loop_test(num, fp32_large_batch_matches_reference, 0, 2);
     suite_add_tcase(s, num);
     TCase *enc = tcase_create("encode");
     tcase_add_loop_test(enc, tokenizer_gives_reference_ids, 0, 2);
