@@ -39,9 +39,10 @@
  *
  * The baseline is an exponentially weighted mean and variance per layer
  * (weight 2/(window+1), plain running statistics while fewer than that many
- * requests were seen); deviation tests start after `warmup` requests. Flagged
- * requests do not update the baseline, so an anomaly cannot teach it that
- * anomalies are normal. Requests whose heads saw fewer than ATTNMON_MIN_ROWS
+ * requests were seen); deviation tests start after `warmup` requests. A flagged
+ * request updates the baseline only with its values clipped to mean +- z deviations
+ * (before the warmup, not at all), so an anomaly cannot teach it that anomalies are
+ * normal, while the deviation still sees the tails of ordinary traffic. Requests whose heads saw fewer than ATTNMON_MIN_ROWS
  * rows with more than one key are neither judged nor learned from (a 1- or
  * 2-key softmax says nothing about the model); nor are encoder-decoder requests
  * with fewer than ATTNMON_MIN_STEPS decoder positions or ATTNMON_MIN_SOURCE

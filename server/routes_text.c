@@ -381,7 +381,9 @@ static void text_route(http_req *r, int translate) {
         tf_job *k = g->kids[i];
         k->req.params = params;
         k->model_name = sm->info->name;
-        k->attnmon = srv->cfg->attn_monitor ? sm->attnmon : NULL;
+        k->attnmon = !srv->cfg->attn_monitor ? NULL
+                     : !translate && sm->attnmon_summarize ? sm->attnmon_summarize
+                                                           : sm->attnmon;
         k->on_event = on_text;
         k->route_ctx = g;
     }

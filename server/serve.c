@@ -205,7 +205,9 @@ int serve_main(int argc, char **argv) {
     ao.window = cfg.attn_window;
     ao.warmup = cfg.attn_warmup;
     for (int i = 0; i < srv->n_models; i++)
-        if (attnmon_new(&ao, srv->models[i].info->name, srv->met, &srv->models[i].attnmon, &err) < 0) {
+        if (attnmon_new(&ao, srv->models[i].info->name, srv->met, &srv->models[i].attnmon, &err) < 0 ||
+            ((srv->models[i].info->tasks & TF_TASK_TRANSLATE) && (srv->models[i].info->tasks & TF_TASK_SUMMARIZE) &&
+             attnmon_new(&ao, srv->models[i].info->name, srv->met, &srv->models[i].attnmon_summarize, &err) < 0)) {
             log_msg(LOG_ERROR, "%s", err.msg);
             goto out;
         }
@@ -250,6 +252,7 @@ out:
         cbatch_free(srv->models[i].cbatch);
         model_free(srv->models[i].model);
         attnmon_free(srv->models[i].attnmon);
+        attnmon_free(srv->models[i].attnmon_summarize);
         free(srv->models[i].dir);
     }
     http_free(srv->http);

@@ -25,6 +25,9 @@ typedef struct tf_served_model {
     unsigned tasks;             /* tasks configured for this model (subset of info->tasks) */
     tf_sched *sched;            /* owned */
     tf_attnmon *attnmon;        /* owned: attention baseline of this model's requests */
+    tf_attnmon *attnmon_summarize; /* owned: a second baseline for summarize requests when the
+                                    * model also translates (abstracts and captions attend
+                                    * differently; one baseline flagged ordinary ones), or NULL */
     tf_cbatch *cbatch;          /* owned; NULL unless tasks has TF_TASK_SENTIMENT */
 } tf_served_model;
 

@@ -159,11 +159,15 @@ START_TEST(deviation_from_baseline_per_layer) {
     for (int i = 0; i < 4; i++) observe(m, e0[i], 0.5, 0.2, 0.3, &v);
     ck_assert_uint_eq(observe(m, 0.91, 0.5, 0.2, 0.3, &v), ATTN_DIFFUSE);  /* z = 4.1 */
     ck_assert_ptr_nonnull(strstr(v.why, "layer 0"));
+    /* learned clipped to 0.5 + 4 * 0.1 = 0.9, as the fifth value: mean 0.5 + 0.4 / 5 */
+    double em, esd, sm, ssd;
+    ck_assert_int_eq(attnmon_baseline(m, 0, &em, &esd, &sm, &ssd), 0);
+    ck_assert_double_eq_tol(em, 0.58, 1e-12);
     ck_assert_uint_eq(observe(m, 0.5, 0.41, 0.2, 0.3, &v), ATTN_COLLAPSED); /* layer 1: z = -4.5 */
     ck_assert_ptr_nonnull(strstr(v.why, "layer 1"));
     ck_assert_uint_eq(observe(m, 0.5, 0.5, 0.2, 0.39, &v), ATTN_SINK_DOMINATED); /* z = 4.5 */
     ck_assert_uint_eq(observe(m, 0.5, 0.5, 0.2, 0.21, &v), 0);                   /* lower sink is fine */
-    ck_assert_int_eq(attnmon_seen(m), 5); /* the three flagged requests were not learned */
+    ck_assert_int_eq(attnmon_seen(m), 8); /* the three flagged requests were learned, clipped */
     attnmon_free(m);
 }
 END_TEST
