@@ -141,7 +141,7 @@ fixtures:
 	$(PYTHON) tests/fixtures/make_fixtures.py
 	$(PYTHON) tests/fixtures/make_bert_fixtures.py
 
-# Trains the bundled models from ../shared/data (CPU, about an hour on 2 cores; not part
+# Trains the bundled models from ../shared/data (CPU, about 1.5 hours on 2 cores; not part
 # of `make test`). Needs /usr/bin/python3 with python3-torch and python3-sentencepiece.
 models:
 	$(PYTHON) models/train/train_gpt2.py

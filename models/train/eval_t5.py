@@ -5,7 +5,8 @@ fp32) and through the PyTorch model rebuilt from the same model.safetensors (gre
 
     /usr/bin/python3 models/train/eval_t5.py [--model DIR] [--limit N]
 
-Prints a JSON report and writes it to build/quality/t5.json.
+Prints a JSON report and writes it to build/quality/t5.json (--report). The PyTorch run decodes
+without a cache and takes long on the full sets; `--runs c_int8,c_fp32,c_int8_beam4` skips it.
 """
 import argparse
 import json
@@ -53,6 +54,10 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default=os.path.join(BUNDLED, "t5-multi30k-scitldr"))
     ap.add_argument("--limit", type=int, default=0, help="first N examples of each set (0 = all)")
+    ap.add_argument("--runs", default="torch_fp32,c_int8,c_fp32,c_int8_beam4",
+                    help="which of torch_fp32, c_int8, c_fp32, c_int8_beam4 (PyTorch decodes without a "
+                         "cache: slow on the full sets)")
+    ap.add_argument("--report", default="t5.json", help="file name under build/quality/")
     a = ap.parse_args()
     set_threads()
     lim = (lambda x: x[:a.limit]) if a.limit else (lambda x: x)
@@ -75,7 +80,7 @@ def main():
         dt, beams = runs[engine_name]
         return engine.text2text(a.model, key, src, dt, max_new, beams)
 
-    for engine_name in runs:
+    for engine_name in a.runs.split(","):
         r = {}
         for name, (key, src, ref) in tasks.items():
             hyp = gen(engine_name, key, src, 64)
@@ -90,7 +95,7 @@ def main():
         rep[engine_name] = r
     rep["samples"] = samples
     os.makedirs(os.path.join(REPO, "build", "quality"), exist_ok=True)
-    with open(os.path.join(REPO, "build", "quality", "t5.json"), "w") as f:
+    with open(os.path.join(REPO, "build", "quality", a.report), "w") as f:
         json.dump(rep, f, indent=2, ensure_ascii=False)
     print(json.dumps(rep, indent=2, ensure_ascii=False))
 

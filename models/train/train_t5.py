@@ -63,7 +63,7 @@ def main():
     ap.add_argument("--max-src", type=int, default=128)
     ap.add_argument("--max-tgt", type=int, default=64)
     ap.add_argument("--tokens", type=int, default=2400, help="source+target tokens per batch")
-    ap.add_argument("--steps", type=int, default=1100)
+    ap.add_argument("--steps", type=int, default=3200)
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--save-every", type=int, default=500,

@@ -17,6 +17,7 @@
 
 #define GPT2_DIR "models/bundled/gpt2-tinystories"
 #define SST2_DIR "models/bundled/distilbert-sst2"
+#define T5_DIR "models/bundled/t5-multi30k-scitldr"
 
 static tf_model *load_or_skip(const char *dir, int int8) {
     char cfg[512];
@@ -196,6 +197,96 @@ START_TEST(distilbert_labels_clear_reviews) {
 }
 END_TEST
 
+/* One input through a T5 task as the routes serve it: the task's prefix and generation
+ * defaults from config.json (beam search), then the model's own output. */
+static char *t5_task(tf_model *m, const char *task_key, const char *text) {
+    const char *prefix = model_task_prefix(m, task_key);
+    ck_assert_msg(prefix != NULL, "no prefix for %s", task_key);
+    char input[2048];
+    snprintf(input, sizeof input, "%s%s", prefix, text);
+    tf_err err = {0};
+    int32_t *ids = NULL;
+    int n = 0;
+    ck_assert_int_eq(model_tokenize(m, input, strlen(input), &ids, &n, &err), 0);
+    tf_gen_params p;
+    gen_params_default(&p);
+    p.max_new_tokens = 64;
+    model_task_defaults(m, task_key, &p);
+    if (p.max_new_tokens > 64) p.max_new_tokens = 64;
+    tf_seq *s = NULL;
+    ck_assert_msg(seq_new(m, ids, n, &p, &s, &err) == 0, "%s", err.msg);
+    free(ids);
+    while (!seq_finished(s)) {
+        tf_seq *one[1] = {s};
+        int nt[1] = {seq_next_chunk(s, 1 << 20)};
+        tf_batch b = {.n_seqs = 1, .seqs = one, .n_tokens = nt};
+        ck_assert_msg(model_step(m, &b, &err) == 0, "%s", err.msg);
+    }
+    tf_seq_state st;
+    seq_state(s, &st);
+    char *out = strndup(st.text, st.text_len);
+    seq_free(s);
+    return out;
+}
+
+/* Case-insensitive: does text contain one of the words (NULL-terminated list)? */
+static int has_any(const char *text, const char *const *words) {
+    for (int i = 0; words[i]; i++)
+        if (strcasestr(text, words[i])) return 1;
+    return 0;
+}
+
+/* Simple captions in the style of Multi30k: the German and French outputs must carry the
+ * key words of the source (any of the usual translations), in int8 as served and in fp32. */
+START_TEST(t5_translates_captions_with_key_words) {
+    static const struct {
+        const char *task, *text;
+        const char *words[2][4]; /* two key words, each a list of accepted forms */
+    } cases[] = {
+        {"translation_en_to_de", "Two children are playing in the water.", {{"Kinder", NULL}, {"Wasser", NULL}}},
+        {"translation_en_to_de", "A woman is sitting on a bench.", {{"Frau", NULL}, {"Bank", NULL}}},
+        {"translation_en_to_fr", "Two children are playing in the water.", {{"enfants", NULL}, {"eau", NULL}}},
+        {"translation_en_to_fr", "A woman is sitting on a bench.", {{"femme", NULL}, {"banc", NULL}}},
+    };
+    enum { N = sizeof cases / sizeof cases[0] };
+    for (int int8 = 1; int8 >= 0; int8--) {
+        tf_model *m = load_or_skip(T5_DIR, int8);
+        if (!m) return;
+        for (int i = 0; i < N; i++) {
+            char *out = t5_task(m, cases[i].task, cases[i].text);
+            printf("bundled t5 %s %s: \"%s\" -> \"%s\"\n", int8 ? "int8" : "fp32", cases[i].task,
+                   cases[i].text, out);
+            for (int w = 0; w < 2; w++)
+                ck_assert_msg(has_any(out, cases[i].words[w]), "%s: \"%s\" lacks \"%s\"", cases[i].task, out,
+                              cases[i].words[w][0]);
+            free(out);
+        }
+        model_free(m);
+    }
+}
+END_TEST
+
+/* A short abstract: the summary is English built from the abstract's own subject words. */
+START_TEST(t5_summarizes_an_abstract) {
+    tf_model *m = load_or_skip(T5_DIR, 1);
+    if (!m) return;
+    const char *abstract =
+        "We propose a new method for training neural networks with noisy labels. Our method "
+        "estimates the noise of each label and reweights the training examples accordingly. "
+        "Experiments on image classification benchmarks show that the method improves accuracy "
+        "over strong baselines when many labels are wrong.";
+    char *out = t5_task(m, "summarization", abstract);
+    printf("bundled t5 summarization: \"%s\"\n", out);
+    static const char *const subject[] = {"label", "noise", "noisy", "neural", "network", "train", NULL};
+    int words = 0;
+    common_words(out, &words);
+    ck_assert_msg(words >= 5, "only %d words: %s", words, out);
+    ck_assert_msg(has_any(out, subject), "no subject word in: %s", out);
+    free(out);
+    model_free(m);
+}
+END_TEST
+
 /* `serve` without --model: the shipped directories are found from the binary's path
  * (build/run_unit sits where build/transformerd does). */
 START_TEST(serve_defaults_find_bundled_models) {
@@ -230,6 +321,8 @@ Suite *bundled_suite(void) {
     tcase_add_test(tc, gpt2_continues_story_in_english);
     tcase_add_test(tc, serve_defaults_find_bundled_models);
     tcase_add_test(tc, distilbert_labels_clear_reviews);
+    tcase_add_test(tc, t5_translates_captions_with_key_words);
+    tcase_add_test(tc, t5_summarizes_an_abstract);
     suite_add_tcase(s, tc);
     return s;
 }
