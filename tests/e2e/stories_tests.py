@@ -44,3 +44,30 @@ class Stories(unittest.TestCase):
         self.assertIn("stories260K", js["model"])
         self.assertTrue(js["generated_text"].startswith(STORY), js["generated_text"])
         self.assertGreater(js["usage"]["completion_tokens"], 8, js["usage"])
+
+    def test_attention_summary_and_full(self):
+        """Llama (grouped-query: 8 query heads over 4 KV heads) reports like every family:
+        the summary per layer and head, and full rows that sum to 1, causal, whose first
+        weights are the summary's sink share (the same query rows)."""
+        body = {"prompt": "Once upon a time", "max_new_tokens": 6, "temperature": 0.0,
+                "return_attention": "full", "attention_layers": [0, 4], "attention_heads": [1, 6]}
+        st, _, js = self.d.post("/v1/generate", body)
+        self.assertEqual(st, 200, js)
+        a = js["attention"]
+        self.assertEqual((a["layers"], a["heads"]), (5, 8))
+        self.assertEqual(len(a["stats"]), 5)
+        self.assertTrue(all(len(row) == 8 for row in a["stats"]))
+        full = a["full"]
+        self.assertEqual((full["layers"], full["heads"], full["causal"]), ([0, 4], [1, 6], True))
+        n = len(full["tokens"])
+        self.assertEqual(n, js["usage"]["prompt_tokens"] + js["usage"]["completion_tokens"] - 1)
+        for li, layer in enumerate(full["weights"]):
+            for hi, rows in enumerate(layer):
+                self.assertEqual(len(rows), n)
+                for q, row in enumerate(rows):
+                    self.assertEqual(len(row), q + 1)
+                    self.assertAlmostEqual(sum(row), 1.0, delta=1e-4)
+                sink = sum(r[0] for r in rows) / n
+                want = a["stats"][full["layers"][li]][full["heads"][hi]]["sink"]
+                self.assertAlmostEqual(sink, want, delta=1e-4)
+        self.assertIsInstance(js["attention_flags"], list)
