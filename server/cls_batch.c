@@ -144,7 +144,27 @@ static void form_batch(tf_cbatch *b) {
 
 static void on_timer(uv_timer_t *t) { kick(t->data); }
 
+/* Fails the jobs whose waiting texts are past the queue wait or the request deadline (what
+ * they already got classified is dropped with them: the answer is all texts or an error). */
+static void expire_waiting(tf_cbatch *b) {
+    const uint64_t now = job_now_ns(), wait_ns = (uint64_t)b->o.max_queue_wait_ms * 1000000ull,
+                   req_ns = (uint64_t)b->o.request_timeout_ms * 1000000ull;
+    if (!wait_ns && !req_ns) return;
+    for (int i = 0; i < b->n_wait;) {
+        tf_job *j = b->wait[i].job;
+        const uint64_t age = now - j->t_arrival_ns;
+        if (wait_ns && age > wait_ns) fail_job(b, j, HERR_QUEUE_TIMEOUT, "waited too long for a batch slot");
+        else if (req_ns && age > req_ns) fail_job(b, j, HERR_TIMEOUT, "request deadline passed");
+        else {
+            i++;
+            continue;
+        }
+        drop_waiting_of(b, j); /* removes every waiting text of j, this one included */
+    }
+}
+
 static void kick(tf_cbatch *b) {
+    if (!b->in_flight) expire_waiting(b);
     if (b->in_flight || b->n_wait == 0) {
         uv_timer_stop(&b->timer);
         return;

@@ -33,6 +33,10 @@ typedef struct tf_cbatch_opts {
     int max_batch;   /* texts per model_classify */
     int max_wait_ms; /* longest an item waits for the batch to fill */
     int max_queue;   /* waiting jobs before 429 */
+    int max_queue_wait_ms;  /* a job with a text still waiting this long fails (queue timeout);
+                             * 0 = none. Checked whenever a batch is formed, so a job can
+                             * outlive it by up to one model_classify call. */
+    int request_timeout_ms; /* likewise from arrival, as a request deadline; 0 = none */
 } tf_cbatch_opts;
 
 typedef struct tf_cbatch tf_cbatch;

@@ -213,6 +213,8 @@ int serve_main(int argc, char **argv) {
         }
     tf_cbatch_opts bo = {.max_batch = cfg.sentiment_max_batch,
                          .max_wait_ms = cfg.sentiment_max_wait_ms,
+                         .max_queue_wait_ms = cfg.max_queue_wait_ms,
+                         .request_timeout_ms = cfg.request_timeout_ms,
                          .max_queue = cfg.max_queue + cfg.max_batch};
     for (int i = 0; i < srv->n_models; i++)
         if ((srv->models[i].tasks & TF_TASK_SENTIMENT) &&

@@ -147,6 +147,38 @@ class Sentiment(unittest.TestCase):
         self.assertIn("transformerd_classified_texts_total", text)
 
 
+class SentimentQueueWait(unittest.TestCase):
+    """Texts that wait for a batch longer than --max-queue-wait-ms fail with 503
+    queue_timeout, as generation requests do; the others are answered, the daemon stays up."""
+
+    def test_queue_wait_expires_waiting_jobs(self):
+        d = harness.Daemon(BIN, "--model", "sentiment=" + MODEL, "--sentiment-max-batch", "1",
+                           "--sentiment-max-wait-ms", "0", "--max-queue-wait-ms", "1")
+        try:
+            out = [None] * 48
+            start = threading.Barrier(48)
+
+            def client(i):
+                start.wait()
+                out[i] = d.post("/v1/sentiment", {"texts": [TEXTS[i % len(TEXTS)]] * 4}, timeout=60)
+
+            th = [threading.Thread(target=client, args=(i,)) for i in range(48)]
+            for t in th:
+                t.start()
+            for t in th:
+                t.join()
+            codes = [st for st, _, _ in out]
+            self.assertTrue(set(codes) <= {200, 503}, codes)
+            late = [js for st, _, js in out if st == 503]
+            self.assertTrue(late, "48 requests of 4 texts one text per batch, none waited 1 ms: %s" % codes)
+            for js in late:
+                self.assertEqual(js["error"]["type"], "queue_timeout", js)
+            st, _, js = d.post("/v1/sentiment", {"text": "fine"}, timeout=30)
+            self.assertEqual(st, 200, js)
+        finally:
+            self.assertEqual(d.stop(), 0, d.log())
+
+
 def cli_tokens(texts):
     cmd = [BIN, "classify", "--model", MODEL, "--json"]
     for t in texts:

@@ -26,7 +26,7 @@ from attention_tests import Attention  # noqa: E402,F401 - run by unittest.main
 import lifecycle_tests  # noqa: E402
 from lifecycle_tests import Lifecycle  # noqa: E402,F401 - run by unittest.main
 import sentiment_tests  # noqa: E402
-from sentiment_tests import Sentiment  # noqa: E402,F401 - run by unittest.main
+from sentiment_tests import Sentiment, SentimentQueueWait  # noqa: E402,F401 - run by unittest.main
 import openapi_check  # noqa: E402
 import promtext  # noqa: E402
 import stories_tests  # noqa: E402
