@@ -6,8 +6,8 @@
  * batching). A request with several texts is a group: a lead job, never scheduled,
  * holds the HTTP connection (http_wait_job) and the group's answer; each text's job
  * reports to the group when it ends, and the last one renders the body into the lead
- * and wakes the connection. A client that leaves only detaches the lead: the texts
- * already admitted run to their (bounded) end and their results are dropped. Input
+ * and wakes the connection. A client that leaves cancels every text of its group (each
+ * sequence is dropped at the next step boundary, as for /v1/generate). Input
  * shaping (task prefix, length limit, truncation) is server/text_task.c, shared with
  * the CLI; fields a request leaves out take the model's task defaults, as in the CLI.
  * Attention monitoring (config attn_monitor, on by default; the kernels fill the statistics
@@ -169,6 +169,7 @@ static int compose_params(const tf_model *m, const char *task_key, const text_re
 /* ---- the group ------------------------------------------------------------------------- */
 
 static void group_free(text_group *g) {
+    if (g->lead) g->lead->route_ctx = NULL;
     for (int i = 0; i < MAX_TEXTS; i++) {
         job_unref(g->kids[i]);
         free(g->out[i]);
@@ -301,6 +302,16 @@ static void on_text(tf_job *j, tf_job_event ev) {
     if (++g->n_done == g->n && !g->submitting) group_complete(g);
 }
 
+/* The client left before the answer: every text still queued or running is cancelled, and
+ * since cancelled jobs report nothing more, the group ends here. */
+static void cancel_group(void *sched, tf_job *lead) {
+    text_group *g = lead->route_ctx;
+    sched_cancel(sched, lead); /* never scheduled: only detaches it */
+    if (!g) return;
+    for (int i = 0; i < g->n; i++) sched_cancel(sched, g->kids[i]);
+    group_free(g);
+}
+
 static void text_route(http_req *r, int translate) {
     tf_server *srv = http_server(r);
     const unsigned task = translate ? TF_TASK_TRANSLATE : TF_TASK_SUMMARIZE;
@@ -411,7 +422,8 @@ static void text_route(http_req *r, int translate) {
         http_reply_error(r, &e);
         return;
     }
-    http_wait_job(r, lead, sm->sched);
+    lead->route_ctx = g;
+    http_wait_job_fn(r, lead, cancel_group, sm->sched);
     if (g->n_done == g->n) group_complete(g); /* all ended during admission */
     job_unref(lead);
     return;

@@ -317,5 +317,41 @@ def main():
     return 0 if prog.result.wasSuccessful() else 1
 
 
+class TextDisconnect(unittest.TestCase):
+    """A client that hangs up cancels every text of its request: the sequences leave the
+    batch (the disconnect counter counts each text) and their KV cache is freed."""
+
+    def test_disconnect_cancels_every_text(self):
+        import socket
+        import time
+        d = harness.Daemon(BIN, "--model", "summarize=" + MODEL, "--max-new-tokens", "20000")
+        try:
+            before = d.metric("transformerd_cancelled_requests_total", {"reason": "client_disconnect"})
+            body = json.dumps({"texts": ["a b c", "d e f", "g h i"], "max_new_tokens": 20000,
+                               "min_new_tokens": 20000, "num_beams": 1}).encode()
+            s = socket.create_connection(("127.0.0.1", d.port))
+            s.sendall(b"POST /v1/summarize HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+            deadline = time.time() + 10  # running: 3 x 20,000 tokens take seconds
+            while time.time() < deadline and d.metric("transformerd_running_sequences") < 3:
+                time.sleep(0.01)
+            self.assertEqual(d.metric("transformerd_running_sequences"), 3)
+            s.close()
+            deadline = time.time() + 10
+            n = before
+            while time.time() < deadline:
+                n = d.metric("transformerd_cancelled_requests_total", {"reason": "client_disconnect"})
+                if n >= before + 3 and d.metric("transformerd_running_sequences") == 0:
+                    break
+                time.sleep(0.02)
+            self.assertEqual(n, before + 3)
+            self.assertEqual(d.metric("transformerd_running_sequences"), 0)
+            self.assertEqual(d.metric("transformerd_kv_cache_bytes"), 0)
+            st, _, js = d.post("/v1/summarize", {"text": "still fine", "max_new_tokens": 4})
+            self.assertEqual(st, 200, js)
+        finally:
+            self.assertEqual(d.stop(), 0, d.log())
+
+
 if __name__ == "__main__":
     sys.exit(main())
