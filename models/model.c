@@ -96,6 +96,30 @@ fail:
     return rc;
 }
 
+/* A family with no computation: what model_load_tokenizer's models report. */
+static const tf_family tokenizer_only = {.model_type = "tokenizer", .architecture = "(tokenizer only)"};
+
+int model_load_tokenizer(const char *dir, tf_model **out, tf_err *err) {
+    *out = NULL;
+    tf_model *m = calloc(1, sizeof *m);
+    if (!m) return err_set(err, TF_ENOMEM, "model");
+    m->family = &tokenizer_only;
+    basename_into(m->name, sizeof m->name, dir);
+    int rc = tok_load(dir, &m->tok, err);
+    if (rc < 0) {
+        model_free(m);
+        return rc;
+    }
+    m->bos_id = m->eos_id = -1;
+    m->info.name = m->name;
+    m->info.family = m->family->model_type;
+    m->info.architecture = m->family->architecture;
+    m->info.dtype = "none";
+    m->info.eos_id = -1;
+    *out = m;
+    return 0;
+}
+
 void model_free(tf_model *m) {
     if (!m) return;
     if (m->family && m->impl) m->family->free_impl(m);

@@ -74,6 +74,10 @@ typedef struct tf_model_info {
 
 int model_load(const char *dir, const tf_model_opts *opts, tf_model **out, tf_err *err);
 void model_free(tf_model *m); /* NULL is a no-op */
+/* Only the tokenizer of a checkpoint directory (tokenizer.json or the slow files; neither
+ * config.json nor weights are needed): model_tokenize, model_detokenize and model_info work,
+ * everything else answers TF_EUNSUPPORTED. For tools that only need ids. */
+int model_load_tokenizer(const char *dir, tf_model **out, tf_err *err);
 const tf_model_info *model_info(const tf_model *m);
 
 /* text: any bytes; invalid UTF-8 is replaced by U+FFFD. *ids is malloc'd; free() it. */

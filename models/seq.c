@@ -58,6 +58,9 @@ int seq_new(tf_model *m, const int32_t *prompt, int n_prompt, const tf_gen_param
     *out = NULL;
     int rc = gen_params_check(p, err);
     if (rc < 0) return rc;
+    if (!m->family->forward)
+        return err_set(err, TF_EUNSUPPORTED, "model %s (%s) does not generate text", m->name,
+                       m->family->architecture);
     const int n_ctx = m->info.n_ctx;
     const int encdec = m->family->encoder_decoder;
     if (p->num_beams > 1 && !m->family->beams)

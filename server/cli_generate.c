@@ -203,7 +203,8 @@ done:
 int cli_tokenize(int argc, char **argv) {
     const char *model_dir = NULL, *text = NULL;
     const cli_opt opts[] = {
-        {"model", CLI_STR, &model_dir, 0, 0, "DIR", "Hugging Face checkpoint directory", 1},
+        {"model", CLI_STR, &model_dir, 0, 0, "DIR",
+         "Hugging Face checkpoint directory (only its tokenizer files are read)", 1},
         {"text", CLI_STR, &text, 0, 0, "TEXT", "text to tokenize", 1},
     };
     const int n_opts = (int)(sizeof opts / sizeof opts[0]);
@@ -212,11 +213,14 @@ int cli_tokenize(int argc, char **argv) {
         if (rc > 0) cli_usage(stdout, "tokenize", "Print the token ids the model receives, as a JSON array.", opts, n_opts);
         return rc > 0 ? 0 : 2;
     }
-    tf_model *m = load_or_report("tokenize", model_dir, 0, 1);
-    if (!m) return 1;
+    tf_model *m = NULL;
+    tf_err err = {0};
+    if (model_load_tokenizer(model_dir, &m, &err) < 0) {
+        fprintf(stderr, "transformerd tokenize: cannot load the tokenizer of %s: %s\n", model_dir, err.msg);
+        return 1;
+    }
     int32_t *ids = NULL;
     int n = 0;
-    tf_err err = {0};
     int status = 0;
     if (model_tokenize(m, text, strlen(text), &ids, &n, &err) < 0) {
         fprintf(stderr, "transformerd tokenize: %s\n", err.msg);

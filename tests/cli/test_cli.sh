@@ -36,6 +36,12 @@ expect_rc 1 "missing model" "$BIN" generate --model "$T/nope" --prompt x
 
 expect_rc 0 "tokenize" "$BIN" tokenize --model "$M" --text "Hi<|endoftext|>"
 [ "$(cat "$T/out")" = "[72,105,50256]" ] && ok || fail "tokenize ids: $(cat "$T/out")"
+# a directory holding only the tokenizer (no config.json, no weights) is enough
+mkdir -p "$T/tok-only" && cp "$M/tokenizer.json" "$T/tok-only/"
+expect_rc 0 "tokenize, tokenizer only" "$BIN" tokenize --model "$T/tok-only" --text "Hi<|endoftext|>"
+[ "$(cat "$T/out")" = "[72,105,50256]" ] && ok || fail "tokenizer-only ids: $(cat "$T/out")"
+expect_rc 1 "tokenize, no tokenizer" "$BIN" tokenize --model "$T/nope" --text x
+[ "$(wc -l < "$T/err")" -eq 1 ] && ok || fail "no tokenizer gives one line on stderr"
 
 for dtype in int8 fp32; do
     expect_rc 0 "generate $dtype" "$BIN" generate --model "$M" --prompt "Hello" --max-new-tokens 8 \

@@ -330,6 +330,41 @@ START_TEST(bad_batches_are_refused) {
 }
 END_TEST
 
+/* model_load_tokenizer: the same ids as the whole model, and nothing else works. */
+START_TEST(tokenizer_only_model) {
+    const char *dir = "tests/fixtures/e2e-gpt2";
+    tf_err err = {0};
+    tf_model *full = NULL, *tok = NULL;
+    tf_model_opts o = {.use_int8 = 0, .n_threads = 1};
+    ck_assert_int_eq(model_load(dir, &o, &full, &err), 0);
+    ck_assert_int_eq(model_load_tokenizer(dir, &tok, &err), 0);
+    const char *text = "Hello, tokenizer-only world <|endoftext|>";
+    int32_t *a = NULL, *b = NULL;
+    int na = 0, nb = 0;
+    ck_assert_int_eq(model_tokenize(full, text, strlen(text), &a, &na, &err), 0);
+    ck_assert_int_eq(model_tokenize(tok, text, strlen(text), &b, &nb, &err), 0);
+    ck_assert_int_eq(na, nb);
+    ck_assert_mem_eq(a, b, sizeof(int32_t) * (size_t)na);
+    ck_assert_str_eq(model_info(tok)->family, "tokenizer");
+    tf_gen_params p;
+    gen_params_default(&p);
+    tf_seq *s = NULL;
+    ck_assert_int_eq(seq_new(tok, b, nb, &p, &s, &err), TF_EUNSUPPORTED);
+    ck_assert_ptr_null(s);
+    float probs[2];
+    const int32_t *ids[1] = {b};
+    ck_assert_int_eq(model_classify(tok, ids, &nb, 1, probs, &err), TF_EUNSUPPORTED);
+    tf_batch none = {.n_seqs = 0};
+    ck_assert_int_eq(model_step(tok, &none, &err), TF_EUNSUPPORTED);
+    free(a);
+    free(b);
+    model_free(tok);
+    model_free(full);
+    ck_assert_int_lt(model_load_tokenizer("tests/fixtures/no-such-dir", &tok, &err), 0);
+    ck_assert_ptr_null(tok);
+}
+END_TEST
+
 Suite *gpt2_suite(void) {
     Suite *s = suite_create("gpt2");
     TCase *tc = tcase_create("reference");
@@ -339,6 +374,7 @@ Suite *gpt2_suite(void) {
     tcase_add_loop_test(tc, int8_keeps_greedy_tokens, 0, 4);
     tcase_add_loop_test(tc, batched_steps_match_single, 0, 2);
     tcase_add_test(tc, bad_batches_are_refused);
+    tcase_add_test(tc, tokenizer_only_model);
     suite_add_tcase(s, tc);
     return s;
 }
