@@ -13,6 +13,7 @@ import argparse
 import math
 import os
 import random
+import shutil
 import sys
 import tempfile
 
@@ -20,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 import t5_data
-from common import BUNDLED, REPO, Clock, log, seed_all, set_threads, write_json, write_safetensors
+from common import BUNDLED, REPO, Clock, log, read_safetensors, seed_all, set_threads, write_json, write_safetensors
 from t5_model import T5
 
 try:
@@ -66,6 +67,9 @@ def main():
     ap.add_argument("--steps", type=int, default=3200)
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--init", default=None,
+                    help="continue from this checkpoint directory (its weights and spiece.model; "
+                         "--d/--ff/--heads/--layers must match it)")
     ap.add_argument("--save-every", type=int, default=500,
                     help="also write the checkpoint every N steps, so a long run can be evaluated (or stopped) early")
     a = ap.parse_args()
@@ -73,7 +77,12 @@ def main():
     seed_all(a.seed)
     clock = Clock()
     os.makedirs(a.out, exist_ok=True)
-    sp = train_spm(a.out, a.vocab, a.seed)
+    if a.init:
+        if os.path.abspath(a.init) != os.path.abspath(a.out):
+            shutil.copy(os.path.join(a.init, "spiece.model"), a.out)
+        sp = spm.SentencePieceProcessor(model_file=os.path.join(a.out, "spiece.model"))
+    else:
+        sp = train_spm(a.out, a.vocab, a.seed)
     eos = 1
     pairs = t5_data.train_pairs()
     data = []
@@ -83,6 +92,8 @@ def main():
     log(f"spm {sp.get_piece_size()} pieces; {len(data)} pairs encoded in {t_tok:.0f}s")
 
     model = T5(sp.get_piece_size(), a.d, 64, a.heads, a.ff, a.layers, a.layers)
+    if a.init:
+        model.load_hf(read_safetensors(os.path.join(a.init, "model.safetensors")))
     n_params = sum(p.numel() for p in model.parameters())
     log(f"model {n_params/1e6:.2f}M params")
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.98), weight_decay=0.01)
