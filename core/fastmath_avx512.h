@@ -1,7 +1,7 @@
 /* fastmath_avx512.h: fm_expf (core/fastmath.h) on 16 lanes, for the files the Makefile
  * compiles with AVX-512 flags (cpu_isa() decides at run time whether they run). Same formula
  * and polynomial; floor by roundscale and 2^n by scalef; exactly 0 below -87 so masked
- * (-inf) scores get zero weight. core/act_avx512.c carries its own copy (exp16). */
+ * (-inf) scores get zero weight. */
 #ifndef TF_CORE_FASTMATH_AVX512_H
 #define TF_CORE_FASTMATH_AVX512_H
 

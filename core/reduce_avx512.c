@@ -5,7 +5,7 @@
  * (vmaxps returns its second operand, the accumulator, when the input is NaN). */
 #include <immintrin.h>
 
-#include "core/exp_avx512.h"
+#include "core/fastmath_avx512.h"
 #include "core/reduce.h"
 
 static inline __mmask16 tail_mask(int left) {
@@ -51,8 +51,8 @@ float reduce_exp_sum_avx512(const float *x, int n, float shift, float scale, flo
     __m512 a0 = _mm512_setzero_ps(), a1 = a0;
     int i = 0;
     for (; i + 32 <= n; i += 32) {
-        const __m512 e0 = exp16(_mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(x + i), vs), vk));
-        const __m512 e1 = exp16(_mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(x + i + 16), vs), vk));
+        const __m512 e0 = fm_exp16(_mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(x + i), vs), vk));
+        const __m512 e1 = fm_exp16(_mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(x + i + 16), vs), vk));
         if (out) {
             _mm512_storeu_ps(out + i, e0);
             _mm512_storeu_ps(out + i + 16, e1);
@@ -63,7 +63,7 @@ float reduce_exp_sum_avx512(const float *x, int n, float shift, float scale, flo
     for (; i < n; i += 16) {
         const __mmask16 m = tail_mask(n - i);
         const __m512 v = _mm512_maskz_loadu_ps(m, x + i);
-        const __m512 e = _mm512_maskz_mov_ps(m, exp16(_mm512_mul_ps(_mm512_sub_ps(v, vs), vk)));
+        const __m512 e = _mm512_maskz_mov_ps(m, fm_exp16(_mm512_mul_ps(_mm512_sub_ps(v, vs), vk)));
         if (out) _mm512_mask_storeu_ps(out + i, m, e);
         a0 = _mm512_add_ps(a0, e);
     }
