@@ -154,6 +154,7 @@ quality: all
 	$(PYTHON) models/train/eval_gpt2.py
 	@if [ -d models/bundled/distilbert-sst2 ]; then $(PYTHON) models/train/eval_distilbert.py; fi
 	@if [ -d models/bundled/t5-multi30k-scitldr ]; then $(PYTHON) models/train/eval_t5.py; fi
+	$(PYTHON) models/train/eval_attention_flags.py
 
 clean:
 	rm -rf $(BUILD)
