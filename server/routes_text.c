@@ -367,7 +367,7 @@ static void text_route(http_req *r, int translate) {
     g->coverage_weight = srv->cfg->attn_coverage_weight;
     /* every text is checked before any is admitted, so a bad one refuses the request whole */
     for (int i = 0; i < q.n_texts; i++) {
-        char id[48];
+        char id[64]; /* room for any int, though i < MAX_TEXTS */
         snprintf(id, sizeof id, "%.36s-%d", http_id(r), i);
         if (job_new(id, &g->kids[i]) < 0) {
             herr_set(&e, HERR_INTERNAL, "out of memory");
