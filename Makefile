@@ -122,14 +122,14 @@ unit: $(UNIT_BIN)
 
 # AddressSanitizer + UndefinedBehaviorSanitizer build in its own tree (build-asan/ by
 # default), so the normal build is untouched; any UB report aborts, leaks fail at exit.
-# `make asan-test` runs the unit suites, then the e2e classes that feed the daemon bad
-# input against that build; each daemon must exit 0 with no sanitizer report. Not part
-# of `make test` (several minutes).
+# `make asan-test` runs the unit suites, then the e2e classes that feed the daemon hostile
+# input (tests/e2e/hostile_tests.py and the older error tests) against that build; each
+# daemon must exit 0 with no sanitizer report. Not part of `make test` (several minutes).
 ASAN_BUILD  ?= build-asan
 ASAN_CFLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined
 # Check's per-test timeouts x10: sanitized code runs several times slower.
 ASAN_ENV    := ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 CK_TIMEOUT_MULTIPLIER=10
-ASAN_E2E    ?= Errors Fuzz Cancellation
+ASAN_E2E    ?= Hostile Errors Fuzz Cancellation
 
 asan:
 	@$(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) CFLAGS="$(ASAN_CFLAGS)" all $(ASAN_BUILD)/run_unit
