@@ -25,6 +25,7 @@
     X(METHOD_NOT_ALLOWED, 405, "method_not_allowed")         \
     X(BODY_TOO_LARGE, 413, "body_too_large")                 \
     X(TOO_MANY_TEXTS, 413, "too_many_texts")                 \
+    X(UNSUPPORTED_MEDIA_TYPE, 415, "unsupported_media_type") \
     X(PROMPT_TOO_LONG, 422, "prompt_too_long")               \
     X(OUT_OF_RANGE, 422, "out_of_range")                     \
     X(TEXT_TOO_LONG, 422, "text_too_long")                   \

@@ -26,6 +26,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "server/http_input.h"
 #include "server/log.h"
 #include "server/routes.h"
 
@@ -308,6 +309,13 @@ static int key_ok(const tf_http *h, const char *auth) {
     return ok;
 }
 
+/* MHD's URL decoder, replaced so that %00 stays escaped (http_input.c). */
+static size_t unescape_url(void *cls, struct MHD_Connection *c, char *s) {
+    (void)cls;
+    (void)c;
+    return hin_unescape(s);
+}
+
 static void dispatch(http_req *r) {
     tf_http *h = r->h;
     tf_http_error e;
@@ -329,6 +337,15 @@ static void dispatch(http_req *r) {
     }
     if (r->too_large) {
         herr_set(&e, HERR_BODY_TOO_LARGE, "the request body exceeds %d bytes", h->srv->cfg->max_body_bytes);
+        http_reply_error(r, &e);
+        return;
+    }
+    /* Bodies are read as JSON whatever Content-Type says (curl -d sends a form type), but a
+     * compressed body would only ever be "malformed JSON": say what is wrong instead. */
+    const char *enc = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_ENCODING);
+    if (enc && strcmp(r->route->method, "POST") == 0 && !hin_identity_encoding(enc)) {
+        herr_set(&e, HERR_UNSUPPORTED_MEDIA_TYPE, "Content-Encoding '%.32s' is not supported: send the body uncompressed",
+                 enc);
         http_reply_error(r, &e);
         return;
     }
@@ -369,6 +386,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                            (strcmp(routes[i].method, "GET") == 0 && strcmp(method, "HEAD") == 0);
         }
         *req_cls = r;
+        /* Refused before the upload: no "100 Continue", nothing sent for nothing. */
+        if (hin_refuse_before_body(MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT),
+                                   MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING),
+                                   MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH),
+                                   h->srv->cfg->max_body_bytes)) {
+            r->too_large = 1;
+            dispatch(r);
+        }
         return MHD_YES;
     }
     if (*upload_size > 0) {
@@ -517,6 +542,7 @@ int http_start(tf_server *srv, tf_http **out, tf_err *err) {
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
                             MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
+                            MHD_OPTION_UNESCAPE_CALLBACK, unescape_url, NULL,
                             MHD_OPTION_END);
     if (!h->d) {
         rc = err_set(err, TF_EIO, "cannot listen on %s: %s", cfg->listen, strerror(errno));
