@@ -424,6 +424,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return MHD_YES;
 }
 
+/* Copies the NUL-terminated src (n bytes at most) with every unprintable byte as '?'. */
+static void printable(char *dst, const char *src, size_t n) {
+    for (size_t i = 0; i < n; i++) dst[i] = src[i] && !isprint((unsigned char)src[i]) ? '?' : src[i];
+}
+
 static const char *route_label(const http_req *r) { return r->route ? r->route->path : "other"; }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls, enum MHD_RequestTerminationCode toe) {
@@ -448,11 +453,13 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls, en
     snprintf(labels, sizeof labels, "route=\"%s\"", route_label(r));
     met_observe(h->srv->met, MET_REQUEST_DURATION, labels, secs);
     if (h->srv->cfg->access_log) {
-        char path[sizeof r->path];
-        for (size_t i = 0; i < sizeof path; i++) /* never let a URL forge log lines */
-            path[i] = r->path[i] && !isprint((unsigned char)r->path[i]) ? '?' : r->path[i];
+        /* never let a URL or a method (MHD takes any bytes there) forge log lines or
+         * send terminal escapes */
+        char path[sizeof r->path], method[sizeof r->method];
+        printable(path, r->path, sizeof path);
+        printable(method, r->method, sizeof method);
         log_msg(LOG_INFO, "access id=%s method=%s path=%s status=%d bytes=%zu duration_ms=%.1f%s", r->id,
-                r->method, path, status, r->bytes_out, secs * 1e3,
+                method, path, status, r->bytes_out, secs * 1e3,
                 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=1");
     }
     buf_close(&r->body);

@@ -152,7 +152,7 @@ class Hostile(unittest.TestCase):
         cls.d = harness.Daemon(BIN, "--model", "generate=" + GPT2, "--model", "translate=" + T5,
                                "--model", "summarize=" + T5, "--model", "sentiment=" + BERT,
                                "--max-body-bytes", str(MAX_BODY), "--max-new-tokens", str(MAX_NEW),
-                               "--sentiment-max-texts", str(MAX_TEXTS), "--access-log", "0")
+                               "--sentiment-max-texts", str(MAX_TEXTS))
         cls.port = cls.d.port
         cls.rng = random.Random(SEED)
 
@@ -430,6 +430,15 @@ class Hostile(unittest.TestCase):
             exp = 200 if path.startswith("/v1/models?") else 404
             self.expect("GET", path, None, exp, None if exp == 200 else "not_found")
             self.expect("POST", path, {"prompt": "x"}, 405 if exp == 200 else 404)
+        # Methods and paths with control bytes: a 405/404 answer, and the access log line
+        # shows them as '?' (no terminal escapes, no forged lines).
+        for line in (b"X\x1b[31mRED /health", b"G\x01T /health", b"GET /he\x1b[31mllo"):
+            st, _, body = parse_raw(raw_exchange(self.port, line + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
+            self.assertIn(st, (404, 405), body)
+        self.assertTrue(self.d.wait_log(r"method=X\?\[31mRED path=/health status=405"), self.d.log()[-2000:])
+        self.assertTrue(self.d.wait_log(r"method=G\?T path=/health status=405"))
+        self.assertTrue(self.d.wait_log(r"path=/he\?\[31mllo status=404"))
+        self.assertNotIn("\x1b", self.d.log())
         # An escaped NUL must not cut the path to a route's name (C strings end at NUL).
         for path in ("/health%00x", "/health%00", "/v1/models%00/x"):
             self.expect("GET", path, None, 404, "not_found")
