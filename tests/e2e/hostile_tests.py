@@ -444,8 +444,9 @@ class Hostile(unittest.TestCase):
         self.assertEqual(self.call("GET", "/h%65alth")[0], 200)  # other escapes still decode
         js = self.expect("GET", "/%e9x", None, 404, "not_found")
         self.assertIn("no route", js["error"]["message"])  # readable, even for bytes that are not UTF-8
-        for path in GET_ROUTES:  # a body on a GET is ignored
+        for path in GET_ROUTES:  # a body on a GET is ignored, up to the size limit
             self.expect("GET", path, b'{"junk', 200)
+            self.expect("GET", path, b"x" * (MAX_BODY + 1), 413, "body_too_large")
 
     def test_content_type_and_encoding(self):
         body = json.dumps({"prompt": "Hello", "max_new_tokens": 1})
