@@ -41,7 +41,8 @@ AVX512_OBJ := $(addprefix $(BUILD)/core/,gemm_vnni.o attn_rows_avx512.o act_avx5
   act_erf_avx512.o attn_block_avx512.o)
 $(AVX512_OBJ): ISA_FLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx2 -mfma -mf16c
 
-.PHONY: all deps deps-test run test test-run unit e2e bench bench-run install clean check-layers models fixtures reference quality
+.PHONY: all deps deps-test run test test-run unit e2e bench bench-run install clean check-layers models fixtures reference quality \
+        asan asan-test
 
 all: $(BIN) $(TOOLS_BIN)
 
@@ -118,6 +119,25 @@ test-run: all $(UNIT_BIN) check-layers
 
 unit: $(UNIT_BIN)
 	$(UNIT_BIN) $(SUITE)
+
+# AddressSanitizer + UndefinedBehaviorSanitizer build in its own tree (build-asan/ by
+# default), so the normal build is untouched; any UB report aborts, leaks fail at exit.
+# `make asan-test` runs the unit suites, then the e2e classes that feed the daemon hostile
+# input (tests/e2e/hostile_tests.py and the older error tests) against that build; each
+# daemon must exit 0 with no sanitizer report. Not part of `make test` (several minutes).
+ASAN_BUILD  ?= build-asan
+ASAN_CFLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined
+# Check's per-test timeouts x10: sanitized code runs several times slower.
+ASAN_ENV    := ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 CK_TIMEOUT_MULTIPLIER=10
+ASAN_E2E    ?= Hostile Errors Fuzz Cancellation
+
+asan:
+	@$(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) CFLAGS="$(ASAN_CFLAGS)" all $(ASAN_BUILD)/run_unit
+
+asan-test: asan
+	$(ASAN_ENV) $(ASAN_BUILD)/run_unit $(SUITE)
+	@[ -f tests/fixtures/e2e-gpt2/model.safetensors ] || python3 tests/e2e/make_e2e_model.py
+	$(ASAN_ENV) timeout 900 python3 tests/e2e/test_serve.py $(ASAN_BUILD)/transformerd $(ASAN_E2E)
 
 bench: deps
 	@$(MAKE) --no-print-directory bench-run

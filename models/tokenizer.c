@@ -175,7 +175,8 @@ int tok_load(const char *dir, tf_tokenizer **out, tf_err *err) {
                      "vocab.txt, spiece.model nor tokenizer.model", dir);
     if (rc == 0 && t->spm) rc = tok_load_spm_config(t, dir, err);
     if (rc < 0) goto fail;
-    qsort(t->added, (size_t)t->n_added, sizeof *t->added, cmp_added);
+    if (t->n_added > 1) /* added may be NULL when there are none: qsort's base must not be */
+        qsort(t->added, (size_t)t->n_added, sizeof *t->added, cmp_added);
     for (int i = 0; i < t->n_added; i++) t->added_first[(uint8_t)t->added[i].content[0]] = 1;
     *out = t;
     return 0;

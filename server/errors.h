@@ -13,6 +13,7 @@
 #ifndef TF_SERVER_ERRORS_H
 #define TF_SERVER_ERRORS_H
 
+#include <jansson.h>
 #include <stddef.h>
 
 #define HERR_MAP(X)                                          \
@@ -24,6 +25,7 @@
     X(METHOD_NOT_ALLOWED, 405, "method_not_allowed")         \
     X(BODY_TOO_LARGE, 413, "body_too_large")                 \
     X(TOO_MANY_TEXTS, 413, "too_many_texts")                 \
+    X(UNSUPPORTED_MEDIA_TYPE, 415, "unsupported_media_type") \
     X(PROMPT_TOO_LONG, 422, "prompt_too_long")               \
     X(OUT_OF_RANGE, 422, "out_of_range")                     \
     X(TEXT_TOO_LONG, 422, "text_too_long")                   \
@@ -50,7 +52,9 @@ typedef struct tf_http_error {
 int herr_set(tf_http_error *e, tf_herr_kind kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int herr_status(tf_herr_kind kind);
 const char *herr_type(tf_herr_kind kind);
-/* {"error":{"type","message"}} as a malloc'd NUL-terminated string, or NULL on OOM. */
+/* {"error":{"type","message"}} (a message that is not UTF-8 is repaired), new reference or NULL on OOM. */
+json_t *herr_json(const tf_http_error *e);
+/* The same as a malloc'd NUL-terminated string, or NULL on OOM. */
 char *herr_body(const tf_http_error *e);
 
 #endif

@@ -26,6 +26,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "server/http_input.h"
 #include "server/log.h"
 #include "server/routes.h"
 
@@ -308,6 +309,13 @@ static int key_ok(const tf_http *h, const char *auth) {
     return ok;
 }
 
+/* MHD's URL decoder, replaced so that %00 stays escaped (http_input.c). */
+static size_t unescape_url(void *cls, struct MHD_Connection *c, char *s) {
+    (void)cls;
+    (void)c;
+    return hin_unescape(s);
+}
+
 static void dispatch(http_req *r) {
     tf_http *h = r->h;
     tf_http_error e;
@@ -329,6 +337,15 @@ static void dispatch(http_req *r) {
     }
     if (r->too_large) {
         herr_set(&e, HERR_BODY_TOO_LARGE, "the request body exceeds %d bytes", h->srv->cfg->max_body_bytes);
+        http_reply_error(r, &e);
+        return;
+    }
+    /* Bodies are read as JSON whatever Content-Type says (curl -d sends a form type), but a
+     * compressed body would only ever be "malformed JSON": say what is wrong instead. */
+    const char *enc = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_ENCODING);
+    if (enc && strcmp(r->route->method, "POST") == 0 && !hin_identity_encoding(enc)) {
+        herr_set(&e, HERR_UNSUPPORTED_MEDIA_TYPE, "Content-Encoding '%.32s' is not supported: send the body uncompressed",
+                 enc);
         http_reply_error(r, &e);
         return;
     }
@@ -369,6 +386,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                            (strcmp(routes[i].method, "GET") == 0 && strcmp(method, "HEAD") == 0);
         }
         *req_cls = r;
+        /* Refused before the upload: no "100 Continue", nothing sent for nothing. */
+        if (hin_refuse_before_body(MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT),
+                                   MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING),
+                                   MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH),
+                                   h->srv->cfg->max_body_bytes)) {
+            r->too_large = 1;
+            dispatch(r);
+        }
         return MHD_YES;
     }
     if (*upload_size > 0) {
@@ -399,6 +424,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return MHD_YES;
 }
 
+/* Copies the NUL-terminated src (n bytes at most) with every unprintable byte as '?'. */
+static void printable(char *dst, const char *src, size_t n) {
+    for (size_t i = 0; i < n; i++) dst[i] = src[i] && !isprint((unsigned char)src[i]) ? '?' : src[i];
+}
+
 static const char *route_label(const http_req *r) { return r->route ? r->route->path : "other"; }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls, enum MHD_RequestTerminationCode toe) {
@@ -423,11 +453,13 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls, en
     snprintf(labels, sizeof labels, "route=\"%s\"", route_label(r));
     met_observe(h->srv->met, MET_REQUEST_DURATION, labels, secs);
     if (h->srv->cfg->access_log) {
-        char path[sizeof r->path];
-        for (size_t i = 0; i < sizeof path; i++) /* never let a URL forge log lines */
-            path[i] = r->path[i] && !isprint((unsigned char)r->path[i]) ? '?' : r->path[i];
+        /* never let a URL or a method (MHD takes any bytes there) forge log lines or
+         * send terminal escapes */
+        char path[sizeof r->path], method[sizeof r->method];
+        printable(path, r->path, sizeof path);
+        printable(method, r->method, sizeof method);
         log_msg(LOG_INFO, "access id=%s method=%s path=%s status=%d bytes=%zu duration_ms=%.1f%s", r->id,
-                r->method, path, status, r->bytes_out, secs * 1e3,
+                method, path, status, r->bytes_out, secs * 1e3,
                 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=1");
     }
     buf_close(&r->body);
@@ -517,6 +549,7 @@ int http_start(tf_server *srv, tf_http **out, tf_err *err) {
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
                             MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
+                            MHD_OPTION_UNESCAPE_CALLBACK, unescape_url, NULL,
                             MHD_OPTION_END);
     if (!h->d) {
         rc = err_set(err, TF_EIO, "cannot listen on %s: %s", cfg->listen, strerror(errno));

@@ -164,22 +164,36 @@ static int apply(tf_gen_request *r, const field *f, json_t *v, const tf_req_limi
     return 0;
 }
 
+json_t *req_load_object(const char *body, size_t len, tf_http_error *e) {
+    json_error_t jerr;
+    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+    if (!root) {
+        /* 1e999 or 2^64 is well-formed JSON: a value out of range, not a syntax error. */
+        if (json_error_code(&jerr) == json_error_numeric_overflow)
+            herr_set(e, HERR_OUT_OF_RANGE, "number out of range at line %d, column %d (%s): integers must fit in "
+                     "64 bits and reals in a double", jerr.line, jerr.column, jerr.text);
+        else
+            herr_set(e, HERR_INVALID_JSON, "malformed JSON at line %d, column %d: %s", jerr.line, jerr.column,
+                     jerr.text);
+        return NULL;
+    }
+    if (!json_is_object(root)) {
+        json_decref(root);
+        herr_set(e, HERR_INVALID_JSON, "the request body must be a JSON object");
+        return NULL;
+    }
+    return root;
+}
+
 int req_parse(tf_req_api api, const char *body, size_t len, const tf_req_limits *lim, tf_gen_request *r,
               tf_http_error *e) {
     memset(r, 0, sizeof *r);
     r->api = api;
     gen_params_default(&r->params);
     if (api == REQ_COMPLETIONS) r->params.temperature = 1.0f; /* OpenAI's default */
-    json_error_t jerr;
-    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
-    if (!root)
-        return herr_set(e, HERR_INVALID_JSON, "malformed JSON at line %d, column %d: %s", jerr.line, jerr.column,
-                        jerr.text);
+    json_t *root = req_load_object(body, len, e);
+    if (!root) return -1;
     int rc = 0;
-    if (!json_is_object(root)) {
-        rc = herr_set(e, HERR_INVALID_JSON, "the request body must be a JSON object");
-        goto done;
-    }
     const field *fields = api == REQ_GENERATE ? generate_fields : openai_fields;
     size_t n_fields = api == REQ_GENERATE ? sizeof generate_fields / sizeof generate_fields[0]
                                           : sizeof openai_fields / sizeof openai_fields[0];
@@ -240,17 +254,10 @@ static int take_text(tf_sentiment_request *r, json_t *v, const char *name, size_
 int req_parse_sentiment(const char *body, size_t len, int max_texts, tf_sentiment_request *r,
                         tf_http_error *e) {
     memset(r, 0, sizeof *r);
-    json_error_t jerr;
-    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
-    if (!root)
-        return herr_set(e, HERR_INVALID_JSON, "malformed JSON at line %d, column %d: %s", jerr.line, jerr.column,
-                        jerr.text);
+    json_t *root = req_load_object(body, len, e);
+    if (!root) return -1;
     int rc = 0;
     json_t *text = NULL, *texts = NULL;
-    if (!json_is_object(root)) {
-        rc = herr_set(e, HERR_INVALID_JSON, "the request body must be a JSON object");
-        goto done;
-    }
     const char *key;
     json_t *v;
     json_object_foreach(root, key, v) {

@@ -15,6 +15,7 @@
 #ifndef TF_SERVER_REQUEST_H
 #define TF_SERVER_REQUEST_H
 
+#include <jansson.h>
 #include <stddef.h>
 
 #include "models/model.h"
@@ -58,6 +59,12 @@ typedef struct tf_sentiment_request {
 int req_parse_sentiment(const char *body, size_t len, int max_texts, tf_sentiment_request *out,
                         tf_http_error *e);
 void req_sentiment_close(tf_sentiment_request *r);
+
+/* The body as a JSON object (new reference), or NULL with e set: malformed JSON or not an
+ * object is 400 invalid_json, a number too big for a double or a 64-bit integer 422
+ * out_of_range. Duplicate keys are malformed; U+0000 is allowed in strings. Every route
+ * with a JSON body loads it here. */
+json_t *req_load_object(const char *body, size_t len, tf_http_error *e);
 
 int req_parse(tf_req_api api, const char *body, size_t len, const tf_req_limits *lim, tf_gen_request *out,
               tf_http_error *e);

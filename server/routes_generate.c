@@ -120,8 +120,7 @@ static void on_generate(tf_job *j, tf_job_event ev) {
     int stream = j->req.stream;
     if (j->failed) {
         if (ev != JOB_EV_DONE) return;
-        if (stream) append_event(j, "error", json_pack("{s:{s:s,s:s}}", "error", "type", herr_type(j->err.kind),
-                                                       "message", j->err.msg));
+        if (stream) append_event(j, "error", herr_json(&j->err));
         else {
             char *s = herr_body(&j->err);
             buf_close(&j->out);
@@ -184,8 +183,7 @@ static void on_completions(tf_job *j, tf_job_event ev) {
     if (j->failed) {
         if (ev != JOB_EV_DONE) return;
         if (stream) {
-            append_event(j, NULL, json_pack("{s:{s:s,s:s}}", "error", "type", herr_type(j->err.kind), "message",
-                                            j->err.msg));
+            append_event(j, NULL, herr_json(&j->err));
             buf_append(&j->out, "data: [DONE]\n\n", 14);
         } else {
             char *s = herr_body(&j->err);

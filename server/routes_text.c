@@ -22,6 +22,7 @@
 #include "server/attnfull.h"
 #include "server/attnmon.h"
 #include "server/log.h"
+#include "server/request.h"
 #include "server/routes.h"
 #include "server/text_task.h"
 #include "server/utf8.h"
@@ -78,11 +79,9 @@ static int parse_body(int translate, const char *body, size_t len, json_t **root
     q->length_penalty = NAN;
     q->src = "en";
     q->tgt = "de";
-    json_error_t je;
-    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
+    json_t *root = req_load_object(body, len, e);
     *root_out = root;
-    if (!root) return herr_set(e, HERR_INVALID_JSON, "malformed JSON at line %d, column %d: %s", je.line, je.column, je.text);
-    if (!json_is_object(root)) return herr_set(e, HERR_INVALID_JSON, "the request body must be a JSON object");
+    if (!root) return -1;
     const char *key;
     json_t *v;
     int rc = 0;
@@ -91,6 +90,8 @@ static int parse_body(int translate, const char *body, size_t len, json_t **root
         if (strcmp(key, "text") == 0) {
             if (!json_is_string(v)) return herr_set(e, HERR_INVALID_FIELD, "text must be a string");
             if (q->n_texts) return herr_set(e, HERR_INVALID_FIELD, "give text or texts, not both");
+            /* as for /v1/sentiment: the model would answer from the task prefix alone */
+            if (json_string_length(v) == 0) return herr_set(e, HERR_INVALID_FIELD, "text must not be empty");
             q->texts[0] = json_string_value(v);
             q->lens[0] = json_string_length(v);
             q->n_texts = 1;
@@ -103,12 +104,15 @@ static int parse_body(int translate, const char *body, size_t len, json_t **root
             json_t *t;
             json_array_foreach(v, i, t) {
                 if (!json_is_string(t)) return herr_set(e, HERR_INVALID_FIELD, "texts[%zu] must be a string", i);
+                if (json_string_length(t) == 0)
+                    return herr_set(e, HERR_INVALID_FIELD, "texts[%zu] must not be empty", i);
                 q->texts[i] = json_string_value(t);
                 q->lens[i] = json_string_length(t);
             }
             q->n_texts = (int)json_array_size(v);
         } else if (translate && (strcmp(key, "source_lang") == 0 || strcmp(key, "target_lang") == 0)) {
-            if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > 15)
+            if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > 15 ||
+                strlen(json_string_value(v)) != json_string_length(v))
                 return herr_set(e, HERR_INVALID_FIELD, "%s must be a language code such as \"en\"", key);
             *(key[0] == 's' ? &q->src : &q->tgt) = json_string_value(v);
         } else if (strcmp(key, "model") == 0) {
@@ -367,7 +371,7 @@ static void text_route(http_req *r, int translate) {
     g->coverage_weight = srv->cfg->attn_coverage_weight;
     /* every text is checked before any is admitted, so a bad one refuses the request whole */
     for (int i = 0; i < q.n_texts; i++) {
-        char id[48];
+        char id[64]; /* room for any int, though i < MAX_TEXTS */
         snprintf(id, sizeof id, "%.36s-%d", http_id(r), i);
         if (job_new(id, &g->kids[i]) < 0) {
             herr_set(&e, HERR_INTERNAL, "out of memory");

@@ -23,6 +23,8 @@ import attention_tests  # noqa: E402
 import attention_full_tests  # noqa: E402
 from attention_full_tests import AttentionFull  # noqa: E402,F401 - run by unittest.main
 from attention_tests import Attention  # noqa: E402,F401 - run by unittest.main
+import hostile_tests  # noqa: E402
+from hostile_tests import Hostile  # noqa: E402,F401 - run by unittest.main
 import lifecycle_tests  # noqa: E402
 from lifecycle_tests import Lifecycle  # noqa: E402,F401 - run by unittest.main
 import sentiment_tests  # noqa: E402
@@ -497,6 +499,7 @@ def main():
         return 2
     BIN = os.path.abspath(sys.argv[1])
     lifecycle_tests.BIN = BIN
+    hostile_tests.BIN = BIN
     attention_tests.BIN = BIN
     attention_full_tests.BIN = BIN
     sentiment_tests.BIN = BIN

@@ -81,6 +81,10 @@ START_TEST(types_are_400_ranges_are_422) {
     refused(REQ_GENERATE, "{\"prompt\":\"x\",\"stop\":[\"a\\u0000\"]}", HERR_OUT_OF_RANGE, "U+0000");
     refused(REQ_COMPLETIONS, "{\"prompt\":[\"a\",\"b\"]}", HERR_INVALID_FIELD, "prompt");
     refused(REQ_COMPLETIONS, "{\"prompt\":\"x\",\"temperature\":2.5}", HERR_OUT_OF_RANGE, "temperature");
+    /* Well-formed JSON whose number fits neither a double nor 64 bits: out of range, not malformed. */
+    refused(REQ_GENERATE, "{\"prompt\":\"x\",\"seed\":18446744073709551616}", HERR_OUT_OF_RANGE, "number out of range");
+    refused(REQ_GENERATE, "{\"prompt\":\"x\",\"temperature\":-1e999}", HERR_OUT_OF_RANGE, "line 1, column");
+    refused(REQ_GENERATE, "{\"prompt\":\"x\",\"seed\":1e}", HERR_INVALID_JSON, "malformed");
 }
 END_TEST
 
@@ -96,9 +100,12 @@ START_TEST(too_many_stops_and_error_body) {
     ck_assert_int_eq(herr_status(HERR_QUEUE_FULL), 429);
     free(b);
     herr_set(&e, HERR_INVALID_FIELD, "bad \xff byte");
-    b = herr_body(&e); /* not UTF-8: falls back to the type, never NULL */
-    ck_assert_ptr_nonnull(b);
-    ck_assert_ptr_nonnull(strstr(b, "invalid_field"));
+    b = herr_body(&e); /* not UTF-8: repaired, the message kept */
+    ck_assert_str_eq(b, "{\"error\":{\"type\":\"invalid_field\",\"message\":\"bad \xef\xbf\xbd byte\"}}");
+    free(b);
+    herr_set(&e, HERR_MODEL_NOT_FOUND, "model '%.4s'", "a\xc3\xa9\xc3\xa9"); /* cut inside a character */
+    b = herr_body(&e);
+    ck_assert_str_eq(b, "{\"error\":{\"type\":\"model_not_found\",\"message\":\"model 'a\xc3\xa9\xef\xbf\xbd'\"}}");
     free(b);
 }
 END_TEST
