@@ -58,6 +58,7 @@ int model_load(const char *dir, const tf_model_opts *opts, tf_model **out, tf_er
                      "(supported: gpt2, llama, t5, bert, distilbert)", dir, type);
         goto fail;
     }
+    m->kv_budget_bytes = o.kv_budget_bytes;
     m->wtype = o.use_int8 ? TF_WTYPE_Q8 : TF_WTYPE_F32;
     strcpy(m->dtype_name, o.use_int8 ? "int8" : "fp32");
     basename_into(m->name, sizeof m->name, dir);

@@ -49,6 +49,9 @@ enum {
 typedef struct tf_model_opts {
     int use_int8;  /* 1: int8 weights (default), 0: fp32 */
     int n_threads; /* compute threads; 0 = number of online CPUs */
+    /* KV cache bytes all live sequences of this model may hold together; 0 = unlimited.
+     * seq_new refuses a sequence that would go over it (TF_EFULL; see seq_kv_need). */
+    size_t kv_budget_bytes;
 } tf_model_opts;
 
 typedef struct tf_model_info {
@@ -143,10 +146,28 @@ typedef enum tf_finish {
 } tf_finish;
 
 /* Allocates the sequence's KV cache for n_prompt + max_new_tokens positions.
- * TF_ETOOLONG if the prompt (plus one new token) does not fit the model. */
+ * TF_ETOOLONG if the prompt (plus one new token) does not fit the model. TF_EFULL when
+ * the cache would take the model's live sequences over tf_model_opts.kv_budget_bytes:
+ * nothing is allocated, and the same call succeeds once enough sequences are freed
+ * (unless seq_kv_need alone exceeds the budget). */
 int seq_new(tf_model *m, const int32_t *prompt, int n_prompt, const tf_gen_params *p,
             tf_seq **out, tf_err *err);
 void seq_free(tf_seq *s); /* NULL is a no-op; releases the KV cache */
+
+/* ---- KV cache accounting (models/kv_budget.c) --------------------------------------------
+ * Bytes seq_new would reserve for a sequence with this prompt length and these (valid)
+ * params: every cache it allocates for them (decoder K/V; for encoder-decoder models the
+ * cross-attention K/V and one self-attention cache per beam), at the model's own bytes per
+ * element. Equal to the kv_bytes that seq_state reports once it exists. Lets a caller
+ * judge a request against the budget before creating anything.
+ *
+ *     size_t need = seq_kv_need(m, n_ids, &p);
+ *     if (model_kv_budget(m) && need > model_kv_budget(m)) -> refuse: it can never fit
+ *
+ * Thread-safety: any thread, any time (reserved is an atomic snapshot). */
+size_t seq_kv_need(const tf_model *m, int n_prompt, const tf_gen_params *p);
+size_t model_kv_budget(const tf_model *m);   /* tf_model_opts.kv_budget_bytes; 0 = unlimited */
+size_t model_kv_reserved(const tf_model *m); /* held by the model's live sequences now */
 
 /* The attention statistics of one encoder-decoder sequence, summed inside the kernels.
  * Beam search: every live beam's rows are added to the same sums (the returned

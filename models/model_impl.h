@@ -8,6 +8,8 @@
 #ifndef TF_MODELS_MODEL_IMPL_H
 #define TF_MODELS_MODEL_IMPL_H
 
+#include <stdatomic.h>
+
 #include "core/linear.h"
 #include "core/threadpool.h"
 #include "models/decode.h"
@@ -39,6 +41,9 @@ typedef struct tf_family {
                                                                        * sets s->attn_encdec; with
                                                                        * p->attn_full, s->attn_encdec_full */
     void (*seq_release)(tf_seq *s);
+    /* The bytes seq_init will add to s->kv_bytes for this encoder input and params (NULL:
+     * it adds none), so seq_kv_need can tell before anything is allocated. */
+    size_t (*seq_kv_need)(const tf_model *m, int n_prompt, const tf_gen_params *p);
     /* Encoder classifiers (NULL for decoders): n_texts validated texts in, softmax
      * probabilities [n_texts][n_labels] out. forward is NULL for them. */
     int (*classify)(tf_model *m, const int32_t *const *ids, const int *n_ids, int n_texts,
@@ -61,6 +66,11 @@ struct tf_model {
     /* attention heads per layer (for tf_attn_stats arrays), and layers when they are not
      * kv_n_layer (0: kv_n_layer; encoders, which have no KV cache, set it) */
     int attn_n_head, attn_n_layer;
+    /* KV budget (models/kv_budget.c): bytes reserved by live sequences against the bound
+     * (0 = unlimited). Atomic so that seq_new / seq_free need no lock whichever thread
+     * calls them; the budget is fixed at load. */
+    size_t kv_budget_bytes;
+    _Atomic size_t kv_reserved_bytes;
     /* step scratch, owned, grown on demand */
     float *logits;
     int logits_rows;
@@ -107,6 +117,7 @@ struct tf_seq {
     int ignore_eos;
     float *k, *v;         /* owned, [kv_n_layer][n_cap][kv_dim] */
     size_t kv_bytes;
+    size_t kv_reserved;   /* charged to model->kv_reserved_bytes by seq_new, returned by seq_free */
     float *logprobs;      /* owned, [n_cap - n_prompt] */
     tf_sampler sampler;
     tf_rng rng;
@@ -173,6 +184,17 @@ typedef struct tf_attn_encdec_store {
 int attn_capture_encdec_new(int n_enc_layer, int n_dec_layer, int n_head, const tf_attn_select *sel,
                             int n_src, int n_dec_rows, tf_attn_encdec_store **out, tf_err *err);
 void attn_capture_encdec_free(tf_attn_encdec_store *st); /* NULL is a no-op */
+
+/* Positions a sequence's cache holds for this prompt length (0 counts as the one BOS a
+ * decoder starts from) and max_new_tokens: the context caps a decoder; an
+ * encoder-decoder's positions are the decoder's own. */
+int seq_n_cap(const tf_model *m, int n_prompt, int max_new_tokens);
+/* Bytes of a decoder-only sequence's K (or V) cache for n_cap positions. */
+size_t seq_kv_half_bytes(const tf_model *m, int n_cap);
+/* Charges n bytes to m's budget: TF_EFULL (message with the numbers) when it would go
+ * over; kv_budget_release gives them back. */
+int kv_budget_reserve(tf_model *m, size_t n, tf_err *err);
+void kv_budget_release(tf_model *m, size_t n);
 
 /* Appends one sampled token: text, stop strings, EOS and length checks. */
 void seq_append_token(tf_seq *s, int32_t id, float logprob);

@@ -91,17 +91,24 @@ int seq_new(tf_model *m, const int32_t *prompt, int n_prompt, const tf_gen_param
     tf_seq *s = calloc(1, sizeof *s);
     if (!s) return err_set(err, TF_ENOMEM, "sequence");
     s->model = m;
+    /* The budget is charged before anything large is allocated: a sequence that does
+     * not fit costs nothing (the scheduler retries it when others have finished). */
+    const size_t kv_need = seq_kv_need(m, n_prompt, p);
+    if ((rc = kv_budget_reserve(m, kv_need, err)) < 0) {
+        free(s);
+        return rc;
+    }
+    s->kv_reserved = kv_need;
     s->n_prompt = s->n_tokens = n_prompt;
     s->max_new_tokens = p->max_new_tokens;
     s->ignore_eos = p->ignore_eos;
     long long cap = (long long)n_prompt + p->max_new_tokens;
-    /* An encoder-decoder's positions are the decoder's own: only max_new_tokens bounds them. */
-    s->n_cap = encdec || cap < n_ctx ? (int)cap : n_ctx;
+    s->n_cap = seq_n_cap(m, n_prompt, p->max_new_tokens);
     s->min_new_tokens = p->min_new_tokens;
     s->no_repeat_ngram = p->no_repeat_ngram_size;
     s->tokens = malloc(sizeof(int32_t) * (size_t)s->n_cap);
     s->logprobs = malloc(sizeof(float) * (size_t)(s->n_cap - n_prompt));
-    s->kv_bytes = sizeof(float) * (size_t)m->kv_n_layer * s->n_cap * m->kv_dim;
+    s->kv_bytes = seq_kv_half_bytes(m, s->n_cap);
     s->k = malloc(s->kv_bytes ? s->kv_bytes : 1);
     s->v = malloc(s->kv_bytes ? s->kv_bytes : 1);
     s->kv_bytes *= 2;
@@ -147,12 +154,12 @@ int seq_new(tf_model *m, const int32_t *prompt, int n_prompt, const tf_gen_param
     return 0;
 nomem:
     seq_free(s);
-    return err_set(err, TF_ENOMEM, "KV cache for %d positions (%zu bytes)", (int)cap,
-                   (size_t)(sizeof(float) * 2 * (size_t)m->kv_n_layer * (size_t)cap * m->kv_dim));
+    return err_set(err, TF_ENOMEM, "KV cache for %d positions (%zu bytes)", (int)cap, kv_need);
 }
 
 void seq_free(tf_seq *s) {
     if (!s) return;
+    kv_budget_release(s->model, s->kv_reserved);
     if (s->fam && s->model->family->seq_release) s->model->family->seq_release(s);
     beam_free(s->beam);
     free(s->tokens);

@@ -117,6 +117,19 @@ static void t5_seq_release(tf_seq *s) {
     s->fam = NULL;
 }
 
+/* Cache elements of one of K or V: cross-attention [n_dec][n_in][inner], self-attention
+ * [n_dec][num_beams][max_new_tokens + 1][inner] (the start token is a position too). */
+static void cache_elems(const t5 *g, int n_in, const tf_gen_params *p, size_t *cross, size_t *self) {
+    *cross = (size_t)g->n_dec * (size_t)n_in * (size_t)g->inner;
+    *self = (size_t)g->n_dec * (size_t)p->num_beams * ((size_t)p->max_new_tokens + 1) * (size_t)g->inner;
+}
+
+static size_t t5_seq_kv_need(const tf_model *m, int n_in, const tf_gen_params *p) {
+    size_t cross, self;
+    cache_elems(m->impl, n_in, p, &cross, &self);
+    return sizeof(float) * 2 * (cross + self);
+}
+
 static int t5_seq_init(tf_seq *s, const tf_gen_params *p, tf_err *err) {
     t5 *g = s->model->impl;
     t5_seq *ts = calloc(1, sizeof *ts);
@@ -125,8 +138,8 @@ static int t5_seq_init(tf_seq *s, const tf_gen_params *p, tf_err *err) {
     ts->n_in = s->n_prompt;
     ts->n_slots = p->num_beams;
     ts->dec_cap = p->max_new_tokens + 1;
-    const size_t cross = (size_t)g->n_dec * ts->n_in * g->inner;
-    const size_t self = (size_t)g->n_dec * ts->n_slots * ts->dec_cap * g->inner;
+    size_t cross, self;
+    cache_elems(g, ts->n_in, p, &cross, &self);
     ts->ck = malloc(sizeof(float) * cross);
     ts->cv = malloc(sizeof(float) * cross);
     ts->sk = malloc(sizeof(float) * self);
@@ -136,10 +149,10 @@ static int t5_seq_init(tf_seq *s, const tf_gen_params *p, tf_err *err) {
     ts->claimed = malloc((size_t)ts->n_slots);
     if (!ts->ck || !ts->cv || !ts->sk || !ts->sv || !ts->slot || !ts->slot2 || !ts->claimed) {
         t5_seq_release(s);
-        return err_set(err, TF_ENOMEM, "T5 caches: %zu bytes", sizeof(float) * 2 * (cross + self));
+        return err_set(err, TF_ENOMEM, "T5 caches: %zu bytes", t5_seq_kv_need(s->model, ts->n_in, p));
     }
     for (int i = 0; i < ts->n_slots; i++) ts->slot[i] = i;
-    s->kv_bytes += sizeof(float) * 2 * (cross + self);
+    s->kv_bytes += t5_seq_kv_need(s->model, ts->n_in, p);
     if (p->attn_summary) {
         if (mon_new(g, ts->n_in, ts->n_slots, &ts->mon) < 0) {
             t5_seq_release(s);
@@ -576,4 +589,5 @@ const tf_family tf_family_t5 = {
     .beams = 1,
     .seq_init = t5_seq_init,
     .seq_release = t5_seq_release,
+    .seq_kv_need = t5_seq_kv_need,
 };
