@@ -18,14 +18,15 @@
 
 #include "models/model.h"
 
-typedef enum { OPT_STR, OPT_INT, OPT_BOOL, OPT_MODEL, OPT_DOUBLE } opt_type;
+/* OPT_BYTES: a long long count of bytes; the value may end in K, M, G or T (powers of 1024). */
+typedef enum { OPT_STR, OPT_INT, OPT_BOOL, OPT_MODEL, OPT_DOUBLE, OPT_BYTES } opt_type;
 
 typedef struct cfg_option {
     const char *name; /* file key; flag is --name with '_' -> '-'; env TRANSFORMERD_NAME */
     opt_type type;
     size_t offset;
     const char *def;
-    long min, max;        /* OPT_INT / OPT_DOUBLE bounds */
+    long min, max;        /* OPT_INT / OPT_DOUBLE / OPT_BYTES bounds */
     const char *choices;  /* OPT_STR: '|'-separated allowed values, or NULL */
     const char *unit;
     const char *help;
@@ -66,6 +67,18 @@ static const cfg_option options[] = {
      "texts one /v1/sentiment request may carry before 413"},
     {"max_body_bytes", OPT_INT, OFF(max_body_bytes), "1048576", 64, 1073741824, NULL, "bytes",
      "largest request body before 413"},
+    /* Per model, not global: each model has its own scheduler, queue and metrics, and a
+     * global pool would let one model's long requests starve another's (a model that
+     * cannot get budget cannot serve at all); the daemon's KV memory is at most the sum.
+     * 1 GiB: a fixed default keeps behaviour the same on every host (a share of RAM would
+     * admit a request on one machine and refuse it on the next). It refuses what the
+     * robustness audit sent (16 texts x 32 beams x 1024 new tokens on the bundled T5: 3.2 GB
+     * with an fp32 cache, 1.6 GB with fp16) whatever the cache type, yet runs 5 (fp32) or
+     * 10 (fp16) such 200 / 100 MB texts at once, and max_batch (16) GPT-2-small sequences
+     * at 1024 positions take 0.6 GB with fp16 (1.2 GB with fp32: a few then wait). */
+    {"kv_budget_bytes", OPT_BYTES, OFF(kv_budget_bytes), "1073741824", 0, 1125899906842624L, NULL, "bytes",
+     "KV cache memory the live sequences of one model may reserve together (suffix K, M, G or T "
+     "allowed; 0 = unlimited); a request that could never fit is 422, one that does not fit now waits"},
     {"max_new_tokens", OPT_INT, OFF(max_new_tokens), "1024", 1, 1000000, NULL, "tokens",
      "largest max_new_tokens / max_tokens a request may ask for"},
     {"attn_full_max_weights", OPT_INT, OFF(attn_full_max_weights), "250000", 1, 100000000, NULL, "weights",
@@ -234,6 +247,27 @@ static int set_option(tf_config *c, cfg_state *st, int level, const cfg_option *
             return -1;
         }
         *(int *)field = (int)v;
+        return 0;
+    }
+    case OPT_BYTES: {
+        char *end;
+        errno = 0;
+        long long v = strtoll(val, &end, 10);
+        int shift = 0;
+        if (*end && !end[1] && end != val) {
+            const char *units = "KMGT", *u = strchr(units, toupper((unsigned char)*end));
+            if (u && *u) shift = 10 * (int)(u - units + 1), end++;
+        }
+        if (errno || end == val || *end != 0) {
+            snprintf(msg, n, "%s: expected a byte count (an integer, optionally ending in K, M, G or T), got '%s'",
+                     o->name, val);
+            return -1;
+        }
+        if (v < o->min || v > (o->max >> shift)) {
+            snprintf(msg, n, "%s must be between %ld and %ld bytes, got %s", o->name, o->min, o->max, val);
+            return -1;
+        }
+        *(long long *)field = v << shift;
         return 0;
     }
     case OPT_DOUBLE: {
@@ -447,7 +481,7 @@ void cfg_write_help(FILE *f) {
         char fl[64];
         flag_name(o->name, fl, sizeof fl);
         fprintf(f, "  --%-22s %s", fl, o->help);
-        if (o->type == OPT_INT || o->type == OPT_DOUBLE)
+        if (o->type == OPT_INT || o->type == OPT_DOUBLE || o->type == OPT_BYTES)
             fprintf(f, " [%ld..%ld%s%s]", o->min, o->max, o->unit && *o->unit ? " " : "", o->unit ? o->unit : "");
         if (o->def && *o->def) fprintf(f, " (default %s)", o->def);
         fputc('\n', f);
@@ -463,7 +497,7 @@ void cfg_write_example(FILE *f) {
         const cfg_option *o = &options[i];
         if (o->offset == OFF(config_file) && o->type == OPT_STR) continue;
         fprintf(f, "# %s", o->help);
-        if (o->type == OPT_INT || o->type == OPT_DOUBLE)
+        if (o->type == OPT_INT || o->type == OPT_DOUBLE || o->type == OPT_BYTES)
             fprintf(f, " [%ld..%ld%s%s]", o->min, o->max, o->unit && *o->unit ? " " : "", o->unit ? o->unit : "");
         fputc('\n', f);
         if (o->type == OPT_MODEL) fprintf(f, "model = generate=/usr/local/share/transformerd/models/gpt2\n\n");

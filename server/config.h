@@ -46,6 +46,7 @@ typedef struct tf_config {
     int sentiment_max_texts;   /* texts one /v1/sentiment request may carry */
     int max_body_bytes;
     int max_new_tokens;  /* upper bound a request may ask for */
+    long long kv_budget_bytes; /* KV cache bytes per model; 0 = unlimited */
     int attn_full_max_weights; /* return_attention "full": most weights one answer may carry */
     int max_connections;
     int request_timeout_ms; /* whole-request deadline, 0 = none */

@@ -29,6 +29,7 @@
     X(PROMPT_TOO_LONG, 422, "prompt_too_long")               \
     X(OUT_OF_RANGE, 422, "out_of_range")                     \
     X(TEXT_TOO_LONG, 422, "text_too_long")                   \
+    X(KV_BUDGET_EXCEEDED, 422, "kv_budget_exceeded")         \
     X(QUEUE_FULL, 429, "queue_full")                         \
     X(INTERNAL, 500, "internal_error")                       \
     X(NOT_READY, 503, "not_ready")                           \

@@ -52,6 +52,7 @@ struct tf_job {
     tf_http_error err;
     tf_finish finish;
     int n_generated;          /* tokens reported so far */
+    int kv_waited;            /* counted once in transformerd_kv_budget_waits_total */
 
     /* Monotonic nanoseconds. */
     uint64_t t_arrival_ns, t_admit_ns, t_first_token_ns, t_last_token_ns, t_done_ns;

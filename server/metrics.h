@@ -32,6 +32,8 @@ typedef enum tf_metric_id {
     MET_QUEUE_DEPTH,       /* gauge */
     MET_RUNNING,           /* gauge */
     MET_KV_BYTES,          /* gauge */
+    MET_KV_BUDGET,         /* gauge {model}: kv_budget_bytes, 0 = unlimited */
+    MET_KV_BUDGET_WAITS,   /* counter {model}: sequences that waited in the queue for KV budget */
     MET_CANCELLED,         /* counter {reason} */
     MET_MODEL_INFO,        /* gauge {task,model,family,dtype} = 1 */
     MET_MODEL_PARAMS,      /* gauge {model} */

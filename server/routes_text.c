@@ -402,6 +402,9 @@ static void text_route(http_req *r, int translate) {
         k->on_event = on_text;
         k->route_ctx = g;
     }
+    /* the texts' KV caches are judged together: a request that could only ever run in part
+     * is refused before any text starts */
+    if (sched_kv_check(sm->sched, g->kids, q.n_texts, &e) < 0) goto refuse;
     met_add(srv->met, MET_TASK_TEXTS, translate ? "task=\"translate\"" : "task=\"summarize\"", q.n_texts);
     for (int i = 0; i < q.n_texts; i++)
         if (g->truncated[i]) met_add(srv->met, MET_TASK_TRUNCATED, translate ? "task=\"translate\"" : "task=\"summarize\"", 1);

@@ -11,6 +11,7 @@
  */
 #include "server/scheduler.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +29,7 @@ struct tf_sched {
     tf_metrics *met;    /* borrowed */
     tf_sched_opts o;
     int n_ctx;
+    char model_label[160]; /* model="<name>" for the per-model series */
 
     job_list queue;     /* JOB_QUEUED, arrival order */
     job_list running;   /* JOB_RUNNING */
@@ -129,11 +131,22 @@ static void admit(tf_sched *s) {
         tf_job *j = s->queue.head;
         tf_err err = {0};
         int rc = seq_new(s->model, j->prompt_ids, j->n_prompt, &j->req.params, &j->seq, &err);
-        if (rc == TF_EFULL && s->running.n > 0) break; /* KV memory returns as others finish */
+        if (rc == TF_EFULL && s->running.n > 0) {
+            /* Not enough KV budget now; it returns as running sequences finish. Strict FIFO:
+             * nothing behind the head may jump it, or a stream of small requests could keep
+             * a large one (which sched_kv_check found can fit) waiting forever. */
+            if (!j->kv_waited) {
+                j->kv_waited = 1;
+                met_add(s->met, MET_KV_BUDGET_WAITS, s->model_label, 1);
+            }
+            break;
+        }
         if (rc < 0) {
             log_msg(LOG_WARN, "%s: seq_new: %s", j->id, err.msg);
+            /* TF_EFULL with nothing running: over the budget alone (sched_kv_check refuses
+             * those at submission, so only a direct caller can get here) */
             fail(s, j, rc == TF_ETOOLONG ? HERR_PROMPT_TOO_LONG
-                       : rc == TF_EFULL  ? HERR_QUEUE_FULL
+                       : rc == TF_EFULL  ? HERR_KV_BUDGET_EXCEEDED
                        : rc == TF_ERANGE || rc == TF_EINVALID ? HERR_OUT_OF_RANGE
                                                               : HERR_INTERNAL,
                  err.msg);
@@ -252,7 +265,8 @@ static void on_tick(uv_timer_t *t) {
         next = j->next;
         if (drain_over) fail(s, j, HERR_DRAINING, "the server is shutting down");
         else if (now - j->t_arrival_ns > wait_ns)
-            fail(s, j, HERR_QUEUE_TIMEOUT, "waited too long for a batch slot");
+            fail(s, j, HERR_QUEUE_TIMEOUT, j->kv_waited ? "waited too long for KV cache budget (kv_budget_bytes)"
+                                                        : "waited too long for a batch slot");
         else if (req_ns && now - j->t_arrival_ns > req_ns) fail(s, j, HERR_TIMEOUT, "request deadline passed");
     }
     for (tf_job *j = s->running.head; j; j = next) {
@@ -274,6 +288,15 @@ int sched_new(uv_loop_t *loop, tf_model *model, const tf_sched_opts *opts, tf_me
     s->met = met;
     s->o = *opts;
     s->n_ctx = model_info(model)->n_ctx;
+    char esc[128];
+    met_escape(model_info(model)->name, esc, sizeof esc);
+    snprintf(s->model_label, sizeof s->model_label, "model=\"%s\"", esc);
+    if (model_info(model)->tasks & (TF_TASK_GENERATE | TF_TASK_TRANSLATE | TF_TASK_SUMMARIZE)) {
+        /* classifiers keep no KV cache: no series for them; the counter exists at 0 from
+         * start-up so that rate() sees its first wait */
+        met_set(met, MET_KV_BUDGET, s->model_label, (double)model_kv_budget(model));
+        met_add(met, MET_KV_BUDGET_WAITS, s->model_label, 0);
+    }
     size_t n = (size_t)opts->max_batch;
     s->b_seqs = calloc(n, sizeof *s->b_seqs);
     s->b_tokens = calloc(n, sizeof *s->b_tokens);
@@ -293,8 +316,26 @@ int sched_new(uv_loop_t *loop, tf_model *model, const tf_sched_opts *opts, tf_me
     return 0;
 }
 
+int sched_kv_check(const tf_sched *s, tf_job *const *jobs, int n, tf_http_error *e) {
+    const size_t budget = model_kv_budget(s->model);
+    if (!budget || n < 1) return 0;
+    size_t need = 0;
+    for (int i = 0; i < n; i++) {
+        size_t one = seq_kv_need(s->model, jobs[i]->n_prompt, &jobs[i]->req.params);
+        need = need > SIZE_MAX - one ? SIZE_MAX : need + one;
+    }
+    if (need <= budget) return 0;
+    const tf_gen_params *p = &jobs[0]->req.params;
+    return herr_set(e, HERR_KV_BUDGET_EXCEEDED,
+                    "this request needs up to %zu bytes of KV cache (%d sequence%s, num_beams %d, "
+                    "max_new_tokens %d), over this model's kv_budget_bytes of %zu; ask for fewer "
+                    "texts, beams or new tokens",
+                    need, n, n == 1 ? "" : "s", p->num_beams, p->max_new_tokens, budget);
+}
+
 int sched_submit(tf_sched *s, tf_job *j, tf_http_error *e) {
     if (s->draining) return herr_set(e, HERR_DRAINING, "the server is shutting down");
+    if (sched_kv_check(s, &j, 1, e) < 0) return -1;
     /* Free batch slots count as queue room: those jobs join at the next boundary. */
     int free_slots = s->o.max_batch - s->running.n;
     if (s->queue.n >= s->o.max_queue + (free_slots > 0 ? free_slots : 0))

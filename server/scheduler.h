@@ -42,8 +42,17 @@ typedef struct tf_sched tf_sched;
 int sched_new(uv_loop_t *loop, tf_model *model, const tf_sched_opts *opts, tf_metrics *met, tf_sched **out,
               tf_err *err);
 /* Takes a reference on job. job->prompt_ids/req must be filled. 429 when the queue is
- * full, 503 while draining. */
+ * full, 503 while draining, 422 kv_budget_exceeded (sched_kv_check) when its KV cache
+ * could never fit the model's budget. A job that fits the budget but not now waits in the
+ * queue, in order, until running sequences free enough (or max_queue_wait_ms: 503). */
 int sched_submit(tf_sched *s, tf_job *job, tf_http_error *e);
+/* One request's n jobs (a multi-text request submits one per text; they share params)
+ * against the model's KV budget: 422 kv_budget_exceeded, naming both byte counts, when
+ * their worst-case caches together exceed it (seq_kv_need: every text, every beam,
+ * prompt + max_new_tokens positions). Routes that submit several jobs call it before the
+ * first, so a request that could only ever run in part is refused whole, before any of
+ * it runs; 0 with no budget. */
+int sched_kv_check(const tf_sched *s, tf_job *const *jobs, int n, tf_http_error *e);
 /* The client is gone: no more events; the sequence is dropped at the next step boundary. */
 void sched_cancel(tf_sched *s, tf_job *job);
 /* Stop admitting; jobs still unfinished at deadline_ns fail with 503 "draining". */

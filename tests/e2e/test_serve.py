@@ -25,6 +25,8 @@ from attention_full_tests import AttentionFull  # noqa: E402,F401 - run by unitt
 from attention_tests import Attention  # noqa: E402,F401 - run by unittest.main
 import hostile_tests  # noqa: E402
 from hostile_tests import Hostile  # noqa: E402,F401 - run by unittest.main
+import kv_budget_tests  # noqa: E402
+from kv_budget_tests import KVBudget  # noqa: E402,F401 - run by unittest.main
 import lifecycle_tests  # noqa: E402
 from lifecycle_tests import Lifecycle  # noqa: E402,F401 - run by unittest.main
 import sentiment_tests  # noqa: E402
@@ -499,6 +501,7 @@ def main():
         return 2
     BIN = os.path.abspath(sys.argv[1])
     lifecycle_tests.BIN = BIN
+    kv_budget_tests.BIN = BIN
     hostile_tests.BIN = BIN
     attention_tests.BIN = BIN
     attention_full_tests.BIN = BIN

@@ -75,6 +75,38 @@ START_TEST(bad_values_name_the_option) {
 }
 END_TEST
 
+/* kv_budget_bytes: 1 GiB by default, binary suffixes in either case, 0 for no bound;
+ * anything else is refused with the option's name. */
+START_TEST(kv_budget_bytes_values) {
+    tf_config c;
+    char msg[256] = "";
+    char *a0[] = {NULL};
+    ck_assert_int_eq(cfg_load(&c, 0, a0, NULL, msg, sizeof msg), 0);
+    ck_assert(c.kv_budget_bytes == 1073741824LL);
+    cfg_close(&c);
+    static const struct {
+        const char *val;
+        long long want; /* -1: refused */
+    } cases[] = {
+        {"512M", 536870912LL}, {"3g", 3221225472LL}, {"0", 0},         {"1000", 1000},
+        {"64k", 65536},        {"1024T", 1LL << 50}, {"1025T", -1},    {"-1", -1},
+        {"2X", -1},            {"G", -1},            {"1GB", -1},      {"", -1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *a[] = {"--kv-budget-bytes", (char *)cases[i].val, NULL};
+        int rc = cfg_load(&c, 2, a, NULL, msg, sizeof msg);
+        if (cases[i].want < 0) {
+            ck_assert_msg(rc < 0, "'%s' accepted", cases[i].val);
+            ck_assert_ptr_nonnull(strstr(msg, "kv_budget_bytes"));
+        } else {
+            ck_assert_msg(rc == 0, "'%s': %s", cases[i].val, msg);
+            ck_assert_msg(c.kv_budget_bytes == cases[i].want, "'%s' -> %lld", cases[i].val, c.kv_budget_bytes);
+        }
+        cfg_close(&c);
+    }
+}
+END_TEST
+
 START_TEST(file_then_env_then_flags) {
     char path[] = "/tmp/tf_cfg_XXXXXX";
     int fd = mkstemp(path);
@@ -162,6 +194,7 @@ Suite *config_suite(void) {
     tcase_add_test(tc, file_then_env_then_flags);
     tcase_add_test(tc, env_model_list_and_duplicates);
     tcase_add_test(tc, example_file_round_trips);
+    tcase_add_test(tc, kv_budget_bytes_values);
     tcase_add_test(tc, deploy_example_is_current);
     suite_add_tcase(s, tc);
     TCase *tl = tcase_create("limits");

@@ -41,10 +41,11 @@ typedef struct fixture {
 } fixture;
 
 static int fx_queue_wait_ms = 60000, fx_request_timeout_ms = 0;
+static size_t fx_kv_budget = 0;
 
 static void fx_open(fixture *f, int max_batch, int max_tokens, int chunk, int max_queue) {
     tf_err err = {0};
-    tf_model_opts o = {.use_int8 = 1, .n_threads = 1};
+    tf_model_opts o = {.use_int8 = 1, .n_threads = 1, .kv_budget_bytes = fx_kv_budget};
     ck_assert_msg(model_load(MODEL_DIR, &o, &f->model, &err) == 0, "%s", err.msg);
     ck_assert_int_eq(met_new(&f->met), 0);
     uv_loop_init(&f->loop);
@@ -226,6 +227,44 @@ START_TEST(queue_wait_and_request_deadline) {
 }
 END_TEST
 
+/* A KV budget for one and a half sequences: the second job has a batch slot but waits in
+ * the queue until the first finishes, then both complete; a job over the budget alone is
+ * refused at submission. */
+START_TEST(kv_budget_wait_and_refuse) {
+    static const char *body = "{\"prompt\":\"q\",\"max_new_tokens\":40}";
+    fixture f;
+    fx_open(&f, 4, 512, 256, 8);
+    result r[3];
+    memset(r, 0, sizeof r);
+    tf_job *a = make_job(&f, body, &r[0]);
+    const size_t need = seq_kv_need(f.model, a->n_prompt, &a->req.params);
+    fx_close(&f);
+    fx_kv_budget = need * 3 / 2;
+    fx_open(&f, 4, 512, 256, 8);
+    ck_assert(met_get(f.met, MET_KV_BUDGET, "model=\"e2e-gpt2\"") == (double)fx_kv_budget);
+    tf_job *b = make_job(&f, body, &r[1]);
+    tf_http_error e;
+    ck_assert_int_eq(sched_submit(f.s, a, &e), 0);
+    ck_assert_int_eq(sched_submit(f.s, b, &e), 0);
+    run_until_done(&f, &r[0], 1);
+    ck_assert_int_eq(r[1].done, 0); /* a's last step admitted nothing: b still waits or just joined */
+    run_until_done(&f, &r[1], 1);
+    ck_assert(!r[0].failed && !r[1].failed);
+    ck_assert_str_eq(r[0].text, r[1].text);
+    ck_assert(met_get(f.met, MET_KV_BUDGET_WAITS, "model=\"e2e-gpt2\"") == 1);
+    tf_job *c = make_job(&f, "{\"prompt\":\"q\",\"max_new_tokens\":80}", &r[2]);
+    ck_assert_int_lt(sched_submit(f.s, c, &e), 0);
+    ck_assert_int_eq(e.kind, HERR_KV_BUDGET_EXCEEDED);
+    ck_assert_ptr_nonnull(strstr(e.msg, "kv_budget_bytes"));
+    ck_assert_int_eq(sched_queue_depth(f.s), 0);
+    job_unref(a);
+    job_unref(b);
+    job_unref(c);
+    fx_close(&f);
+    fx_kv_budget = 0;
+}
+END_TEST
+
 Suite *scheduler_suite(void) {
     Suite *s = suite_create("scheduler");
     TCase *tc = tcase_create("core");
@@ -236,6 +275,7 @@ Suite *scheduler_suite(void) {
     tcase_set_timeout(tl, 60);
     tcase_add_test(tl, queue_full_cancel_and_drain);
     tcase_add_test(tl, queue_wait_and_request_deadline);
+    tcase_add_test(tl, kv_budget_wait_and_refuse);
     suite_add_tcase(s, tl);
     return s;
 }
