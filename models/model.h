@@ -24,7 +24,9 @@
  * Thread-safety: a tf_model is read-only after load except inside model_step and
  * model_classify, which one thread at a time may call per model. model_tokenize/detokenize
  * and model_info are safe from any thread at any time. A tf_seq is touched by
- * one thread at a time (the step worker during a step, its owner between).
+ * one thread at a time (the step worker during a step, its owner between). seq_new and
+ * seq_free change only the model's KV budget counter, which is atomic, so they may run
+ * beside a step of other sequences.
  */
 #ifndef TF_MODELS_MODEL_H
 #define TF_MODELS_MODEL_H
