@@ -47,7 +47,7 @@ static const char *kind_names[ATTN_N_KINDS] = {"collapsed", "diffuse", "sink_dom
                                                "repeated_focus"};
 
 void attnmon_opts_default(tf_attnmon_opts *o) {
-    o->entropy_floor = 0.05;
+    o->entropy_floor = 0.01;
     o->entropy_ceiling = 0.995;
     o->sink_max = 0.95;
     o->coverage_weight = 0.1;

@@ -93,7 +93,7 @@ static const cfg_option options[] = {
     {"attn_monitor", OPT_BOOL, OFF(attn_monitor), "1", 0, 1, NULL, NULL,
      "collect attention statistics for every request and judge them (flags, metrics, baseline); "
      "off: only for requests that ask with return_attention, and never judged"},
-    {"attn_entropy_floor", OPT_DOUBLE, OFF(attn_entropy_floor), "0.05", 0, 1, NULL, "",
+    {"attn_entropy_floor", OPT_DOUBLE, OFF(attn_entropy_floor), "0.01", 0, 1, NULL, "",
      "collapsed: a request's mean normalized attention entropy below this"},
     {"attn_entropy_ceiling", OPT_DOUBLE, OFF(attn_entropy_ceiling), "0.995", 0, 1, NULL, "",
      "diffuse: a request's mean normalized attention entropy above this"},

@@ -56,16 +56,22 @@ def pad(seqs, v=0):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join(BUNDLED, "t5-multi30k-scitldr"))
-    ap.add_argument("--vocab", type=int, default=6000)
-    ap.add_argument("--d", type=int, default=256)
-    ap.add_argument("--ff", type=int, default=1024)
-    ap.add_argument("--heads", type=int, default=4)
+    ap.add_argument("--vocab", type=int, default=8000)
+    ap.add_argument("--d", type=int, default=384)
+    ap.add_argument("--ff", type=int, default=1536)
+    ap.add_argument("--heads", type=int, default=6)
     ap.add_argument("--layers", type=int, default=3)
+    ap.add_argument("--drop", type=float, default=0.1)
     ap.add_argument("--max-src", type=int, default=128)
     ap.add_argument("--max-tgt", type=int, default=64)
-    ap.add_argument("--tokens", type=int, default=2400, help="source+target tokens per batch")
-    ap.add_argument("--steps", type=int, default=3200)
-    ap.add_argument("--lr", type=float, default=5e-4)
+    ap.add_argument("--tokens", type=int, default=4800, help="source+target tokens per batch")
+    ap.add_argument("--steps", type=int, default=4500)
+    ap.add_argument("--lr", type=float, default=7e-4)
+    ap.add_argument("--emb-lr-mult", type=float, default=10.0,
+                    help="learning-rate multiplier for the shared embedding (see the optimizer set-up)")
+    ap.add_argument("--amp", choices=("bf16", "none"), default="bf16",
+                    help="bf16 autocast for the matmuls (fp32 weights and residual stream): ~5x faster "
+                         "on a CPU with AVX512_BF16; 'none' trains in fp32")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--init", default=None,
                     help="continue from this checkpoint directory (its weights and spiece.model; "
@@ -91,12 +97,19 @@ def main():
     t_tok = clock.s()
     log(f"spm {sp.get_piece_size()} pieces; {len(data)} pairs encoded in {t_tok:.0f}s")
 
-    model = T5(sp.get_piece_size(), a.d, 64, a.heads, a.ff, a.layers, a.layers)
+    model = T5(sp.get_piece_size(), a.d, 64, a.heads, a.ff, a.layers, a.layers, drop=a.drop)
     if a.init:
         model.load_hf(read_safetensors(os.path.join(a.init, "model.safetensors")))
     n_params = sum(p.numel() for p in model.parameters())
     log(f"model {n_params/1e6:.2f}M params")
-    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.98), weight_decay=0.01)
+    # The tied embedding starts at std 1.0 (T5's init; the encoder reads it unscaled and the
+    # head scales it by d^-0.5) while the other matrices start near d^-0.5: with one Adam
+    # learning rate the embedding would move ~20x slower relative to its size (T5's own
+    # Adafactor scales steps by each parameter's RMS; AdamW does not).
+    emb = [model.shared.weight]
+    rest = [p for p in model.parameters() if p is not model.shared.weight]
+    opt = torch.optim.AdamW([{"params": rest, "lr": a.lr}, {"params": emb, "lr": a.lr * a.emb_lr_mult}],
+                            betas=(0.9, 0.98), weight_decay=0.01)
     warm = max(1, a.steps // 25)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min((s + 1) / warm, 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, s / a.steps)))))
@@ -122,7 +135,7 @@ def main():
         rng.shuffle(out)
         return out
 
-    step, t0, hist, epoch = 0, clock.s(), [], 0
+    step, t0, hist, epoch, recent = 0, clock.s(), [], 0, []
 
     def save(steps_done):
         write_safetensors(os.path.join(a.out, "model.safetensors"), model.hf_state(), "F16")
@@ -144,17 +157,22 @@ def main():
             src = pad([data[j][0] for j in b])
             tgt = pad([data[j][1] for j in b], -100)
             tin = torch.cat([torch.zeros(len(b), 1, dtype=torch.long), tgt[:, :-1].clamp(min=0)], 1)
-            logits = model(src, tin)
-            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1), ignore_index=-100,
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.amp == "bf16"):
+                logits = model(src, tin)
+            loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), tgt.reshape(-1), ignore_index=-100,
                                    label_smoothing=0.1)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
             sched.step()
+            recent.append(loss.item())
             if step % 100 == 0 or step == a.steps - 1:
-                log(f"step {step}/{a.steps} epoch {epoch} loss {loss.item():.3f} {clock.s()-t0:.0f}s")
-                hist.append([step, round(loss.item(), 4)])
+                mean = sum(recent) / len(recent)  # one batch's loss swings with its task and lengths
+                log(f"step {step}/{a.steps} epoch {epoch} loss {loss.item():.3f} mean100 {mean:.3f} "
+                    f"{clock.s()-t0:.0f}s")
+                hist.append([step, round(mean, 4)])
+                recent.clear()
             step += 1
             if a.save_every and step % a.save_every == 0 and step < a.steps:
                 save(step)

@@ -1,14 +1,15 @@
 """End-to-end: the per-model KV cache budget (kv_budget_bytes) on the bundled T5
-(3 decoder layers, 256 wide: a text's self-attention caches are 3 x beams x
-(max_new_tokens + 1) x 256 floats for K and again for V).
+(a text's self-attention caches are decoder layers x beams x (max_new_tokens + 1) x
+heads * d_kv elements for K and again for V; sizes read from its config.json).
 
-The robustness audit's request (16 texts, 32 beams, 1024 new tokens: 16 x 201 MB =
-3.2 GB of cache with fp32 elements, half that with fp16) is refused whole under the
+The robustness audit's request (16 texts, 32 beams, 1024 new tokens: 4.8 GB of cache with
+fp32 elements on the bundled T5, half that with fp16) is refused whole under the
 default 1 GiB budget with 422
 kv_budget_exceeded before anything is allocated, while ordinary requests go on; with a
 budget for one long request, a second has a free batch slot but waits in the queue for
 budget, then both complete; the budget is a gauge per model in /metrics.
 Run by test_serve.py, which sets BIN."""
+import json
 import os
 import threading
 import time
@@ -21,11 +22,22 @@ BIN = None
 T5 = os.path.join(harness.ROOT, "models", "bundled", "t5-multi30k-scitldr")
 TEXT = "A man in a blue shirt is standing on a ladder."
 DEFAULT_BUDGET = 1024 ** 3
-# One text, 4 beams, 1024 new tokens: 3 x 4 x 1025 x 256 floats x 4 bytes x 2 (K, V)
-# = 25.2 MB of self-attention cache plus a few hundred KB of cross-attention: one fits
-# 40 MiB, two do not.
 ONE_LONG = {"text": TEXT, "num_beams": 4, "max_new_tokens": 1024, "min_new_tokens": 1024}
-SMALL_BUDGET = 40 * 1024 ** 2
+
+
+def cache_elements(texts, beams, positions):
+    """K and V elements of the decoder self-attention caches (cross-attention excluded)."""
+    with open(os.path.join(T5, "config.json")) as f:
+        c = json.load(f)
+    return texts * c["num_decoder_layers"] * beams * positions * c["num_heads"] * c["d_kv"] * 2
+
+
+def kv_elem_bytes(d):
+    """2 with an fp16 cache, else 4, as /v1/models reports it."""
+    st, _, js = d.get("/v1/models")
+    assert st == 200, js
+    dtype = next(m for m in js["data"] if m["id"] == LABEL["model"]).get("kv_cache_dtype", "f32")
+    return 2 if dtype == "f16" else 4
 
 
 LABEL = {"model": "t5-multi30k-scitldr"}  # the bundled directory's name
@@ -55,9 +67,8 @@ class KVBudget(unittest.TestCase):
             msg = js["error"]["message"]
             self.assertIn("kv_budget_bytes of %d" % DEFAULT_BUDGET, msg)
             need = int(msg.split("needs up to ")[1].split(" ")[0])
-            # 16 x 3 layers x 32 beams x 1025 positions x 256 x (K, V): 4 bytes each, or 2
-            # with an fp16 cache; plus the cross-attention K/V of each text
-            per_elem = 16 * 3 * 32 * 1025 * 256 * 2
+            # 4 bytes an element, or 2 with an fp16 cache; plus the cross-attention K/V of each text
+            per_elem = cache_elements(16, 32, 1025)
             self.assertTrue(4 * per_elem < need < 4.01 * per_elem or 2 * per_elem < need < 2.01 * per_elem, need)
             self.assertIn("16 sequences, num_beams 32, max_new_tokens 1024", msg)
             # nothing of it ran or stayed
@@ -72,9 +83,16 @@ class KVBudget(unittest.TestCase):
             self.assertEqual(d.stop(), 0, d.log())
 
     def test_second_request_waits_for_budget_then_both_complete(self):
-        d = harness.Daemon(BIN, "--model", "translate=" + T5, "--kv-budget-bytes", "40M")
+        probe = harness.Daemon(BIN, "--model", "translate=" + T5)
         try:
-            self.assertEqual(d.metric("transformerd_kv_cache_budget_bytes", LABEL), SMALL_BUDGET)
+            one = cache_elements(1, 4, 1025) * kv_elem_bytes(probe)
+        finally:
+            self.assertEqual(probe.stop(), 0, probe.log())
+        # one long request fits (its cross-attention K/V is a few hundred KB), two do not
+        budget = int(1.5 * one)
+        d = harness.Daemon(BIN, "--model", "translate=" + T5, "--kv-budget-bytes", str(budget))
+        try:
+            self.assertEqual(d.metric("transformerd_kv_cache_budget_bytes", LABEL), budget)
             results = [None, None]
 
             def send(i):
@@ -86,8 +104,8 @@ class KVBudget(unittest.TestCase):
             while time.time() < deadline and d.metric("transformerd_running_sequences") < 1:
                 time.sleep(0.005)
             running_kv = d.metric("transformerd_kv_cache_bytes")
-            self.assertGreater(running_kv, 25e6)
-            self.assertLessEqual(running_kv, SMALL_BUDGET)
+            self.assertGreaterEqual(running_kv, one)
+            self.assertLessEqual(running_kv, budget)
             b = threading.Thread(target=send, args=(1,))
             b.start()
             # b has a batch slot (max_batch 16) but no budget: it waits in the queue

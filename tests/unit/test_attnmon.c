@@ -42,7 +42,7 @@ static unsigned observe(tf_attnmon *m, double e0, double e1, double s0, double s
 START_TEST(defaults_are_documented_values) {
     tf_attnmon_opts o;
     attnmon_opts_default(&o);
-    ck_assert(o.entropy_floor == 0.05 && o.entropy_ceiling == 0.995 && o.sink_max == 0.95 && o.z == 4);
+    ck_assert(o.entropy_floor == 0.01 && o.entropy_ceiling == 0.995 && o.sink_max == 0.95 && o.z == 4);
     ck_assert_int_eq(o.window, 200);
     ck_assert_int_eq(o.warmup, 20);
     ck_assert_str_eq(attnmon_kind_name(ATTN_COLLAPSED), "collapsed");
@@ -114,13 +114,13 @@ START_TEST(absolute_thresholds_give_each_kind) {
     ck_assert_ptr_nonnull(strstr(text, "transformerd_attention_anomalies_total{model=\"m\\\"x\",kind=\"diffuse\"} 0\n"));
     free(text);
     tf_attn_verdict v;
-    ck_assert_uint_eq(observe(m, 0.04, 0.05, 0.2, 0.2, &v), ATTN_COLLAPSED); /* mean 0.045 < 0.05 */
+    ck_assert_uint_eq(observe(m, 0.008, 0.01, 0.2, 0.2, &v), ATTN_COLLAPSED); /* mean 0.009 < 0.01 */
     ck_assert_ptr_nonnull(strstr(v.why, "collapsed"));
-    ck_assert_uint_eq(observe(m, 0.05, 0.05, 0.2, 0.2, &v), 0);               /* 0.05 is not below */
+    ck_assert_uint_eq(observe(m, 0.01, 0.01, 0.2, 0.2, &v), 0);               /* 0.01 is not below */
     ck_assert_uint_eq(observe(m, 1.0, 0.995, 0.2, 0.2, &v), ATTN_DIFFUSE);    /* 0.9975 > 0.995 */
     ck_assert_uint_eq(observe(m, 0.5, 0.5, 1.0, 0.91, &v), ATTN_SINK_DOMINATED); /* 0.955 > 0.95 */
     ck_assert_uint_eq(observe(m, 0.5, 0.5, 0.95, 0.95, &v), 0);
-    ck_assert_uint_eq(observe(m, 0.01, 0.01, 0.99, 0.99, &v), ATTN_COLLAPSED | ATTN_SINK_DOMINATED);
+    ck_assert_uint_eq(observe(m, 0.002, 0.002, 0.99, 0.99, &v), ATTN_COLLAPSED | ATTN_SINK_DOMINATED);
     ck_assert(met_get(met, MET_ATTN_ANOMALIES, lc) == 2);
     ck_assert(met_get(met, MET_ATTN_ANOMALIES, ld) == 1);
     ck_assert(met_get(met, MET_ATTN_ANOMALIES, ls) == 2);
