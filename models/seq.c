@@ -101,7 +101,7 @@ int seq_new(tf_model *m, const int32_t *prompt, int n_prompt, const tf_gen_param
     s->no_repeat_ngram = p->no_repeat_ngram_size;
     s->tokens = malloc(sizeof(int32_t) * (size_t)s->n_cap);
     s->logprobs = malloc(sizeof(float) * (size_t)(s->n_cap - n_prompt));
-    s->kv_bytes = sizeof(float) * (size_t)m->kv_n_layer * s->n_cap * m->kv_dim;
+    s->kv_bytes = attn_kv_elem_bytes(m->kv_dtype) * (size_t)m->kv_n_layer * s->n_cap * m->kv_dim;
     s->k = malloc(s->kv_bytes ? s->kv_bytes : 1);
     s->v = malloc(s->kv_bytes ? s->kv_bytes : 1);
     s->kv_bytes *= 2;
@@ -148,7 +148,7 @@ int seq_new(tf_model *m, const int32_t *prompt, int n_prompt, const tf_gen_param
 nomem:
     seq_free(s);
     return err_set(err, TF_ENOMEM, "KV cache for %d positions (%zu bytes)", (int)cap,
-                   (size_t)(sizeof(float) * 2 * (size_t)m->kv_n_layer * (size_t)cap * m->kv_dim));
+                   attn_kv_elem_bytes(m->kv_dtype) * 2 * (size_t)m->kv_n_layer * (size_t)cap * m->kv_dim);
 }
 
 void seq_free(tf_seq *s) {

@@ -62,7 +62,7 @@ static const struct {
     [MET_RUNNING] = {.name = "transformerd_running_sequences", .type = T_GAUGE, .buckets = NULL, .labelled = 0,
         .help = "Sequences in the running batch."},
     [MET_KV_BYTES] = {.name = "transformerd_kv_cache_bytes", .type = T_GAUGE, .buckets = NULL, .labelled = 0,
-        .help = "KV cache memory owned by running sequences."},
+        .help = "KV cache memory owned by running sequences (as allocated: 2 bytes an element with kv_cache_dtype f16, 4 with f32)."},
     [MET_CANCELLED] = {.name = "transformerd_cancelled_requests_total", .type = T_COUNTER, .buckets = NULL, .labelled = 1,
         .help = "Generation requests ended early, by reason."},
     [MET_MODEL_INFO] = {.name = "transformerd_model_info", .type = T_GAUGE, .buckets = NULL, .labelled = 1,
