@@ -132,11 +132,14 @@ struct tf_seq {
 };
 
 /* K or V rows of one layer: (n_cap, kv_dim) elements of model->kv_dtype. */
+static inline size_t seq__layer_bytes(const tf_seq *s) {
+    return (size_t)s->n_cap * s->model->kv_dim * attn_kv_elem_bytes(s->model->kv_dtype);
+}
 static inline void *seq_k_layer(tf_seq *s, int layer) {
-    return (char *)s->k + (size_t)layer * s->n_cap * s->model->kv_dim * attn_kv_elem_bytes(s->model->kv_dtype);
+    return (char *)s->k + (size_t)layer * seq__layer_bytes(s);
 }
 static inline void *seq_v_layer(tf_seq *s, int layer) {
-    return (char *)s->v + (size_t)layer * s->n_cap * s->model->kv_dim * attn_kv_elem_bytes(s->model->kv_dtype);
+    return (char *)s->v + (size_t)layer * seq__layer_bytes(s);
 }
 /* Stores this step's K and V rows (kv_dim floats each) at position pos of layer `layer`. */
 static inline void seq_kv_store(tf_seq *s, int layer, int pos, const float *k, const float *v) {
