@@ -517,6 +517,22 @@ START_TEST(f16_kv_keeps_bundled_greedy_text) {
 }
 END_TEST
 
+START_TEST(kv_cache_dtype_names_and_bounds) {
+    ck_assert_int_eq(model_kv_cache_dtype_parse("auto"), TF_KV_CACHE_AUTO);
+    ck_assert_int_eq(model_kv_cache_dtype_parse("f16"), TF_KV_CACHE_F16);
+    ck_assert_int_eq(model_kv_cache_dtype_parse("f32"), TF_KV_CACHE_F32);
+    ck_assert_int_eq(model_kv_cache_dtype_parse("fp16"), -1);
+    ck_assert_int_eq(model_kv_cache_dtype_parse(""), -1);
+    ck_assert_int_eq(model_kv_cache_dtype_parse(NULL), -1);
+    tf_model *m = NULL;
+    tf_err err = {0};
+    tf_model_opts o = {.use_int8 = 1, .n_threads = 1, .kv_cache_dtype = (tf_kv_cache_dtype)7};
+    ck_assert_int_eq(model_load("tests/fixtures/e2e-gpt2", &o, &m, &err), TF_ERANGE);
+    ck_assert_ptr_null(m);
+    ck_assert_ptr_nonnull(strstr(err.msg, "kv_cache_dtype"));
+}
+END_TEST
+
 /* model_load_tokenizer: the same ids as the whole model, and nothing else works. */
 START_TEST(tokenizer_only_model) {
     const char *dir = "tests/fixtures/e2e-gpt2";
@@ -565,6 +581,7 @@ Suite *gpt2_suite(void) {
     tcase_add_loop_test(tc, f16_kv_with_fp32_weights_matches_reference, 0, 4);
     tcase_add_loop_test(tc, f16_kv_with_int8_weights_adds_less_than_int8, 0, 3);
     tcase_add_test(tc, f16_kv_keeps_bundled_greedy_text);
+    tcase_add_test(tc, kv_cache_dtype_names_and_bounds);
     suite_add_tcase(s, tc);
     return s;
 }
