@@ -13,6 +13,7 @@
 #include "core/attn_rows.h"
 #include "core/cpu.h"
 #include "core/fastmath.h"
+#include "core/half.h"
 #include "core/ops.h"
 
 void attn_row_stats_ref(const float *p, int n_keys, int n_prompt, float *out) {
@@ -94,7 +95,41 @@ static void weighted_sum_ref(const float *p, const float *v, int ld, int n_keys,
     }
 }
 
-const tf_attn_rows attn_rows_ref = {.scores = scores_ref, .weighted_sum = weighted_sum_ref};
+/* The fp16 rows widen with half_f16_to_f32 (integer bit work, no F16C: this file has no
+ * ISA flags) and otherwise are the fp32 rows above, term for term. */
+static void scores_f16_ref(const float *q, const uint16_t *k, int ld, int n_keys, int d,
+                           float scale, float *scores) {
+    for (int j = 0; j < n_keys; j++) {
+        const uint16_t *kj = k + (size_t)j * ld;
+        float acc[8] = {0};
+        int i = 0;
+        for (; i + 8 <= d; i += 8)
+            for (int t = 0; t < 8; t++) acc[t] += q[i + t] * half_f16_to_f32(kj[i + t]);
+        float s = 0;
+        for (; i < d; i++) s += q[i] * half_f16_to_f32(kj[i]);
+        for (int t = 0; t < 8; t++) s += acc[t];
+        scores[j] = s * scale;
+    }
+}
+
+static void weighted_sum_f16_ref(const float *p, const uint16_t *v, int ld, int n_keys, int d,
+                                 float *out) {
+    for (int j = 0; j < n_keys; j++) {
+        const uint16_t *vj = v + (size_t)j * ld;
+        const float pj = p[j];
+        for (int i = 0; i < d; i++) out[i] += pj * half_f16_to_f32(vj[i]);
+    }
+}
+
+static void store_f16_ref(const float *src, uint16_t *dst, int n) {
+    half_f32_to_f16_row(src, dst, (size_t)n);
+}
+
+const tf_attn_rows attn_rows_ref = {.scores = scores_ref,
+                                    .weighted_sum = weighted_sum_ref,
+                                    .scores_f16 = scores_f16_ref,
+                                    .weighted_sum_f16 = weighted_sum_f16_ref,
+                                    .store_f16 = store_f16_ref};
 
 const tf_attn_rows *attn_rows(void) {
     static const tf_attn_rows *chosen;
@@ -105,6 +140,33 @@ const tf_attn_rows *attn_rows(void) {
         __atomic_store_n(&chosen, r, __ATOMIC_RELEASE);
     }
     return r;
+}
+
+size_t attn_kv_elem_bytes(tf_kv_dtype t) { return t == TF_KV_F16 ? sizeof(uint16_t) : sizeof(float); }
+
+void attn_kv_store(tf_kv_dtype t, void *cache, size_t off, const float *src, int n) {
+    if (t == TF_KV_F16) attn_rows()->store_f16(src, (uint16_t *)cache + off, n);
+    else memcpy((float *)cache + off, src, sizeof(float) * (size_t)n);
+}
+
+/* The two row loops over KV head kvh of a cache of s->kv_dtype. */
+static void rows_scores(const tf_attn_rows *rows, const tf_attn_shape *s, const float *q,
+                        const void *k, int kvh, int n_keys, float *scores) {
+    const size_t off = (size_t)kvh * s->d_head;
+    if (s->kv_dtype == TF_KV_F16)
+        rows->scores_f16(q, (const uint16_t *)k + off, s->ldkv, n_keys, s->d_head, s->scale, scores);
+    else
+        rows->scores(q, (const float *)k + off, s->ldkv, n_keys, s->d_head, s->scale, scores);
+}
+
+static void rows_weighted_sum(const tf_attn_rows *rows, const tf_attn_shape *s, const float *p,
+                              const void *v, int kvh, int n_keys, float *out) {
+    const size_t off = (size_t)kvh * s->d_head;
+    memset(out, 0, sizeof(float) * (size_t)s->d_head);
+    if (s->kv_dtype == TF_KV_F16)
+        rows->weighted_sum_f16(p, (const uint16_t *)v + off, s->ldkv, n_keys, s->d_head, out);
+    else
+        rows->weighted_sum(p, (const float *)v + off, s->ldkv, n_keys, s->d_head, out);
 }
 
 void attn_full(const tf_attn_shape *s, const float *q, int n_q, const float *k, const float *v,
@@ -126,7 +188,7 @@ void attn_full(const tf_attn_shape *s, const float *q, int n_q, const float *k, 
     }
 }
 
-void attn_causal(const tf_attn_shape *s, const float *q, int n_q, const float *k, const float *v,
+void attn_causal(const tf_attn_shape *s, const float *q, int n_q, const void *k, const void *v,
                  int n_past, int h0, int h1, float *out, float *scores) {
     const int dh = s->d_head;
     const int group = s->n_head / s->n_kv_head;
@@ -136,18 +198,17 @@ void attn_causal(const tf_attn_shape *s, const float *q, int n_q, const float *k
         for (int i = 0; i < n_q; i++) {
             const float *qi = q + (size_t)i * s->ldq + (size_t)h * dh;
             const int n_keys = n_past + i + 1;
-            rows->scores(qi, k + (size_t)kvh * dh, s->ldkv, n_keys, dh, s->scale, scores);
+            rows_scores(rows, s, qi, k, kvh, n_keys, scores);
             ops_softmax(scores, n_keys);
             observe_row(s, h, scores, n_keys, n_past + i);
-            float *oi = out + (size_t)i * s->ldo + (size_t)h * dh;
-            memset(oi, 0, sizeof(float) * dh);
-            rows->weighted_sum(scores, v + (size_t)kvh * dh, s->ldkv, n_keys, dh, oi);
+            rows_weighted_sum(rows, s, scores, v, kvh, n_keys,
+                              out + (size_t)i * s->ldo + (size_t)h * dh);
         }
     }
 }
 
-void attn_biased(const tf_attn_shape *s, const float *q, int n_q, int q_pos0, const float *k,
-                 const float *v, int n_kv, int causal, const float *bias, int bias_radius, int h0,
+void attn_biased(const tf_attn_shape *s, const float *q, int n_q, int q_pos0, const void *k,
+                 const void *v, int n_kv, int causal, const float *bias, int bias_radius, int h0,
                  int h1, float *out, float *scores) {
     const int dh = s->d_head;
     const int group = s->n_head / s->n_kv_head;
@@ -161,7 +222,7 @@ void attn_biased(const tf_attn_shape *s, const float *q, int n_q, int q_pos0, co
             const int qpos = q_pos0 + i;
             int n_keys = causal ? qpos + 1 : n_kv;
             if (n_keys > n_kv) n_keys = n_kv;
-            rows->scores(qi, k + (size_t)kvh * dh, s->ldkv, n_keys, dh, s->scale, scores);
+            rows_scores(rows, s, qi, k, kvh, n_keys, scores);
             if (bh)
                 for (int j = 0; j < n_keys; j++) {
                     int r = j - qpos;
@@ -170,9 +231,8 @@ void attn_biased(const tf_attn_shape *s, const float *q, int n_q, int q_pos0, co
                 }
             ops_softmax(scores, n_keys);
             observe_row(s, h, scores, n_keys, qpos);
-            float *oi = out + (size_t)i * s->ldo + (size_t)h * dh;
-            memset(oi, 0, sizeof(float) * dh);
-            rows->weighted_sum(scores, v + (size_t)kvh * dh, s->ldkv, n_keys, dh, oi);
+            rows_weighted_sum(rows, s, scores, v, kvh, n_keys,
+                              out + (size_t)i * s->ldo + (size_t)h * dh);
         }
     }
 }

@@ -6,7 +6,17 @@
  * query head h reads KV head h / (n_head / n_kv_head). The caller passes a
  * head range so it can split heads across the compute pool.
  *
- * Thread-safety: pure function; `scores` is the caller's scratch of at least
+ * The decoders' KV caches may hold fp16 instead of fp32 (tf_attn_shape.kv_dtype): the
+ * causal and biased kernels then widen K/V as they read them and compute in fp32, which
+ * halves the bytes a decode step reads from the cache. attn_kv_store writes cache rows
+ * of either type.
+ *
+ *     tf_attn_shape s = {.n_head = 12, .n_kv_head = 12, .d_head = 64, .scale = 0.125f,
+ *                        .ldq = 3 * 768, .ldkv = 768, .ldo = 768, .kv_dtype = TF_KV_F16};
+ *     attn_kv_store(TF_KV_F16, k_cache, pos * 768, k_new, 768);   // likewise v
+ *     attn_causal(&s, q, 1, k_cache, v_cache, pos, 0, 12, out, scores);
+ *
+ * Thread-safety: pure functions; `scores` is the caller's scratch of at least
  * n_past + n_q floats.
  */
 #ifndef TF_CORE_ATTENTION_H
@@ -37,10 +47,24 @@ typedef struct tf_attn_cross {
     int n_repeat;     /* rows whose focus equals the previous row's */
 } tf_attn_cross;
 
+/* Element type of a KV cache. */
+typedef enum tf_kv_dtype {
+    TF_KV_F32 = 0, /* float */
+    TF_KV_F16 = 1, /* IEEE binary16 as uint16_t (core/half.h), widened to fp32 when read */
+} tf_kv_dtype;
+
+/* Bytes of one cache element: 4 or 2. */
+size_t attn_kv_elem_bytes(tf_kv_dtype t);
+/* Writes n floats into a cache of type t at element offset off (f16: rounded to nearest
+ * even, as half_f32_to_f16). */
+void attn_kv_store(tf_kv_dtype t, void *cache, size_t off, const float *src, int n);
+
 typedef struct tf_attn_shape {
     int n_head, n_kv_head, d_head;
     float scale;          /* 1/sqrt(d_head) for GPT-2; 1 for T5 */
-    int ldq, ldkv, ldo;   /* row strides in floats */
+    int ldq, ldkv, ldo;   /* row strides in elements (floats; K/V: kv_dtype elements) */
+    tf_kv_dtype kv_dtype; /* what attn_causal / attn_biased read at k, v; F32 when left 0.
+                           * attn_full and the blocked encoder kernels take fp32 only. */
     tf_attn_stats *stats; /* NULL, or [n_head] accumulators (indexed by head) */
     int n_prompt;         /* positions below this count as prompt in the stats */
     tf_attn_cross *cross; /* NULL, or [n_head] cross-attention accumulators */
@@ -57,8 +81,8 @@ void attn_stats_add_row(tf_attn_stats *st, const float *p, int n_keys, int n_pro
 /* Adds one cross-attention row (n_keys <= c->n_src weights) to c. */
 void attn_cross_add_row(tf_attn_cross *c, const float *p, int n_keys);
 
-/* q: (n_q, ldq); k, v: (n_past + n_q, ldkv); out: (n_q, ldo). Heads [h0, h1). */
-void attn_causal(const tf_attn_shape *s, const float *q, int n_q, const float *k, const float *v,
+/* q: (n_q, ldq); k, v: (n_past + n_q, ldkv) of s->kv_dtype; out: (n_q, ldo). Heads [h0, h1). */
+void attn_causal(const tf_attn_shape *s, const float *q, int n_q, const void *k, const void *v,
                  int n_past, int h0, int h1, float *out, float *scores);
 
 /* ---- attention with an additive relative-position bias (T5) ------------------------
@@ -67,9 +91,10 @@ void attn_causal(const tf_attn_shape *s, const float *q, int n_q, const float *k
  * [0, q_pos0 + i], otherwise all n_kv keys. bias: NULL, or [n_head][2·bias_radius + 1],
  * head h's entry for relative position r = j - (q_pos0 + i) at index
  * clamp(r, -bias_radius, bias_radius) + bias_radius (T5's buckets are constant beyond
- * max_distance, so a table of that radius is exact). scores: n_kv floats of scratch. */
-void attn_biased(const tf_attn_shape *s, const float *q, int n_q, int q_pos0, const float *k,
-                 const float *v, int n_kv, int causal, const float *bias, int bias_radius, int h0,
+ * max_distance, so a table of that radius is exact). k, v: s->kv_dtype elements.
+ * scores: n_kv floats of scratch. */
+void attn_biased(const tf_attn_shape *s, const float *q, int n_q, int q_pos0, const void *k,
+                 const void *v, int n_kv, int causal, const float *bias, int bias_radius, int h0,
                  int h1, float *out, float *scores);
 /* Bidirectional (encoder) attention: every query sees keys [0, n_kv) and nothing after,
  * so a sequence's padding (or the next packed sequence) is masked out by passing its

@@ -5,9 +5,16 @@
  *   out      += Σ_j p[j] · v_j           (out is d floats, zeroed by the caller)
  *
  * k_j / v_j start at k + j·ld. Private to core/attention.c and its tests.
+ *
+ * The _f16 rows read K/V stored as IEEE fp16 (a half-precision KV cache), widen each
+ * element to fp32 as it is loaded and accumulate in fp32, so they equal the fp32 rows run
+ * on the widened cache up to summation order. store_f16 narrows one row for the cache,
+ * rounding to nearest even exactly as half_f32_to_f16 (core/half.h) does.
  */
 #ifndef TF_CORE_ATTN_ROWS_H
 #define TF_CORE_ATTN_ROWS_H
+
+#include <stdint.h>
 
 typedef struct tf_attn_rows {
     void (*scores)(const float *q, const float *k, int ld, int n_keys, int d, float scale,
@@ -17,6 +24,11 @@ typedef struct tf_attn_rows {
      * over p > 1e-30, out[1] = max p (0 for an empty max), out[2] = Σ p over the first
      * min(n_prompt, n_keys) keys. NULL in a table without a variant: the reference loop. */
     void (*row_stats)(const float *p, int n_keys, int n_prompt, float *out);
+    void (*scores_f16)(const float *q, const uint16_t *k, int ld, int n_keys, int d, float scale,
+                       float *scores);
+    void (*weighted_sum_f16)(const float *p, const uint16_t *v, int ld, int n_keys, int d,
+                             float *out);
+    void (*store_f16)(const float *src, uint16_t *dst, int n);
 } tf_attn_rows;
 
 void attn_row_stats_ref(const float *p, int n_keys, int n_prompt, float *out);

@@ -1,4 +1,6 @@
-/* AVX2+FMA attention rows; this file alone is compiled with -mavx2 -mfma. */
+/* AVX2+FMA attention rows; this file alone is compiled with -mavx2 -mfma -mf16c.
+ * The fp16 rows widen 8 elements per load with vcvtph2ps (F16C, which cpu_isa requires
+ * for AVX2) and are otherwise the fp32 loops. */
 #include <immintrin.h>
 
 #include "core/attn_rows.h"
@@ -57,4 +59,67 @@ static void weighted_sum_avx2(const float *p, const float *v, int ld, int n_keys
     }
 }
 
-const tf_attn_rows attn_rows_avx2 = {.scores = scores_avx2, .weighted_sum = weighted_sum_avx2};
+static inline __m256 load8_f16(const uint16_t *p) {
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+}
+
+static void scores_f16_avx2(const float *q, const uint16_t *k, int ld, int n_keys, int d,
+                            float scale, float *scores) {
+    const int d8 = d & ~7;
+    for (int j = 0; j < n_keys; j++) {
+        const uint16_t *kj = k + (long)j * ld;
+        __m256 acc = _mm256_setzero_ps();
+        for (int i = 0; i < d8; i += 8)
+            acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), load8_f16(kj + i), acc);
+        float s = hsum8(acc);
+        for (int i = d8; i < d; i++) s += q[i] * _cvtsh_ss(kj[i]);
+        scores[j] = s * scale;
+    }
+}
+
+static void weighted_sum_f16_avx2(const float *p, const uint16_t *v, int ld, int n_keys, int d,
+                                  float *out) {
+    int i = 0;
+    for (; i + 32 <= d; i += 32) {
+        __m256 a0 = _mm256_loadu_ps(out + i), a1 = _mm256_loadu_ps(out + i + 8);
+        __m256 a2 = _mm256_loadu_ps(out + i + 16), a3 = _mm256_loadu_ps(out + i + 24);
+        for (int j = 0; j < n_keys; j++) {
+            const uint16_t *vj = v + (long)j * ld + i;
+            const __m256 pj = _mm256_set1_ps(p[j]);
+            a0 = _mm256_fmadd_ps(pj, load8_f16(vj), a0);
+            a1 = _mm256_fmadd_ps(pj, load8_f16(vj + 8), a1);
+            a2 = _mm256_fmadd_ps(pj, load8_f16(vj + 16), a2);
+            a3 = _mm256_fmadd_ps(pj, load8_f16(vj + 24), a3);
+        }
+        _mm256_storeu_ps(out + i, a0);
+        _mm256_storeu_ps(out + i + 8, a1);
+        _mm256_storeu_ps(out + i + 16, a2);
+        _mm256_storeu_ps(out + i + 24, a3);
+    }
+    for (; i + 8 <= d; i += 8) {
+        __m256 a = _mm256_loadu_ps(out + i);
+        for (int j = 0; j < n_keys; j++)
+            a = _mm256_fmadd_ps(_mm256_set1_ps(p[j]), load8_f16(v + (long)j * ld + i), a);
+        _mm256_storeu_ps(out + i, a);
+    }
+    for (; i < d; i++) {
+        float a = out[i];
+        for (int j = 0; j < n_keys; j++) a += p[j] * _cvtsh_ss(v[(long)j * ld + i]);
+        out[i] = a;
+    }
+}
+
+/* vcvtps2ph, round to nearest even: the bits of half_f32_to_f16 (test_attention). */
+static void store_f16_avx2(const float *src, uint16_t *dst, int n) {
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(dst + i),
+                         _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++) dst[i] = _cvtss_sh(src[i], _MM_FROUND_TO_NEAREST_INT);
+}
+
+const tf_attn_rows attn_rows_avx2 = {.scores = scores_avx2,
+                                     .weighted_sum = weighted_sum_avx2,
+                                     .scores_f16 = scores_f16_avx2,
+                                     .weighted_sum_f16 = weighted_sum_f16_avx2,
+                                     .store_f16 = store_f16_avx2};

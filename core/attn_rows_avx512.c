@@ -1,6 +1,8 @@
 /* AVX-512 attention rows; this file alone is compiled with AVX-512 flags.
  * Scores take four keys at a time so four independent FMA chains hide latency;
- * tails use masked loads, so any head width works. */
+ * tails use masked loads, so any head width works. The fp16 rows are the same loops
+ * with each 16-element load widened by vcvtph2ps (F16C, exact), so they cost about what
+ * the fp32 rows cost in arithmetic and read half the bytes. */
 #include <immintrin.h>
 
 #include "core/attn_rows.h"
@@ -84,6 +86,91 @@ static void weighted_sum_avx512(const float *p, const float *v, int ld, int n_ke
     }
 }
 
+/* 16 fp16 values at p widened to fp32; m masks the tail (masked-off lanes read as 0). */
+static inline __m512 load16_f16(const uint16_t *p) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+}
+static inline __m512 maskz_load16_f16(__mmask16 m, const uint16_t *p) {
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p));
+}
+
+static void scores_f16_avx512(const float *q, const uint16_t *k, int ld, int n_keys, int d,
+                              float scale, float *scores) {
+    const int d16 = d & ~15;
+    const __mmask16 tail = (__mmask16)((1u << (d - d16)) - 1);
+    int j = 0;
+    for (; j + 4 <= n_keys; j += 4) {
+        const uint16_t *k0 = k + (long)j * ld, *k1 = k0 + ld, *k2 = k1 + ld, *k3 = k2 + ld;
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int i = 0; i < d16; i += 16) {
+            const __m512 qi = _mm512_loadu_ps(q + i);
+            a0 = _mm512_fmadd_ps(qi, load16_f16(k0 + i), a0);
+            a1 = _mm512_fmadd_ps(qi, load16_f16(k1 + i), a1);
+            a2 = _mm512_fmadd_ps(qi, load16_f16(k2 + i), a2);
+            a3 = _mm512_fmadd_ps(qi, load16_f16(k3 + i), a3);
+        }
+        if (tail) {
+            const __m512 qi = _mm512_maskz_loadu_ps(tail, q + d16);
+            a0 = _mm512_fmadd_ps(qi, maskz_load16_f16(tail, k0 + d16), a0);
+            a1 = _mm512_fmadd_ps(qi, maskz_load16_f16(tail, k1 + d16), a1);
+            a2 = _mm512_fmadd_ps(qi, maskz_load16_f16(tail, k2 + d16), a2);
+            a3 = _mm512_fmadd_ps(qi, maskz_load16_f16(tail, k3 + d16), a3);
+        }
+        _mm_storeu_ps(scores + j, _mm_mul_ps(hsum4(a0, a1, a2, a3), _mm_set1_ps(scale)));
+    }
+    for (; j < n_keys; j++) {
+        const uint16_t *kj = k + (long)j * ld;
+        __m512 a = _mm512_setzero_ps();
+        for (int i = 0; i < d16; i += 16)
+            a = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), load16_f16(kj + i), a);
+        if (tail)
+            a = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, q + d16), maskz_load16_f16(tail, kj + d16),
+                                a);
+        scores[j] = _mm512_reduce_add_ps(a) * scale;
+    }
+}
+
+static void weighted_sum_f16_avx512(const float *p, const uint16_t *v, int ld, int n_keys, int d,
+                                    float *out) {
+    int i = 0;
+    for (; i + 64 <= d; i += 64) {
+        __m512 a0 = _mm512_loadu_ps(out + i), a1 = _mm512_loadu_ps(out + i + 16);
+        __m512 a2 = _mm512_loadu_ps(out + i + 32), a3 = _mm512_loadu_ps(out + i + 48);
+        for (int j = 0; j < n_keys; j++) {
+            const uint16_t *vj = v + (long)j * ld + i;
+            const __m512 pj = _mm512_set1_ps(p[j]);
+            a0 = _mm512_fmadd_ps(pj, load16_f16(vj), a0);
+            a1 = _mm512_fmadd_ps(pj, load16_f16(vj + 16), a1);
+            a2 = _mm512_fmadd_ps(pj, load16_f16(vj + 32), a2);
+            a3 = _mm512_fmadd_ps(pj, load16_f16(vj + 48), a3);
+        }
+        _mm512_storeu_ps(out + i, a0);
+        _mm512_storeu_ps(out + i + 16, a1);
+        _mm512_storeu_ps(out + i + 32, a2);
+        _mm512_storeu_ps(out + i + 48, a3);
+    }
+    for (; i < d; i += 16) {
+        const int left = d - i;
+        const __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+        __m512 a = _mm512_maskz_loadu_ps(m, out + i);
+        for (int j = 0; j < n_keys; j++)
+            a = _mm512_fmadd_ps(_mm512_set1_ps(p[j]), maskz_load16_f16(m, v + (long)j * ld + i), a);
+        _mm512_mask_storeu_ps(out + i, m, a);
+    }
+}
+
+/* vcvtps2ph with round-to-nearest-even: the same bits as half_f32_to_f16 (subnormals,
+ * overflow to Inf and quiet NaNs included; test_attention checks it). */
+static void store_f16_avx512(const float *src, uint16_t *dst, int n) {
+    for (int i = 0; i < n; i += 16) {
+        const int left = n - i;
+        const __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+        const __m256i h = _mm512_cvtps_ph(_mm512_maskz_loadu_ps(m, src + i),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        _mm256_mask_storeu_epi16(dst + i, m, h);
+    }
+}
+
 /* fm_logf (core/fastmath.h) 16 lanes wide: x = m·2^e with m in [√½, √2), log m =
  * 2·atanh(s), s = (m-1)/(m+1), five odd terms. For x > 0 normal floats. */
 static inline __m512 log16(__m512 x) {
@@ -133,4 +220,7 @@ static void row_stats_avx512(const float *p, int n_keys, int n_prompt, float *ou
 
 const tf_attn_rows attn_rows_avx512 = {.scores = scores_avx512,
                                        .weighted_sum = weighted_sum_avx512,
-                                       .row_stats = row_stats_avx512};
+                                       .row_stats = row_stats_avx512,
+                                       .scores_f16 = scores_f16_avx512,
+                                       .weighted_sum_f16 = weighted_sum_f16_avx512,
+                                       .store_f16 = store_f16_avx512};

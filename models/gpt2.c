@@ -304,18 +304,17 @@ static void layer_forward(tf_model *m, gpt2 *g, int li, tf_seq *const *seqs, con
     linear_forward(&l->c_attn, m->pool, &g->ws, g->h, rows, g->qkv);
     for (int si = 0; si < n_seqs; si++) {
         tf_seq *s = seqs[si];
-        float *kc = seq_k_layer(s, li), *vc = seq_v_layer(s, li);
         for (int t = 0; t < n_tokens[si]; t++) {
             const float *src = g->qkv + (size_t)(g->row_of_seq[si] + t) * 3 * e;
-            memcpy(kc + (size_t)(s->n_past + t) * e, src + e, sizeof(float) * e);
-            memcpy(vc + (size_t)(s->n_past + t) * e, src + 2 * e, sizeof(float) * e);
+            seq_kv_store(s, li, s->n_past + t, src + e, src + 2 * e);
         }
     }
     const int dh = e / g->n_head;
     float scale = g->scale_attn ? 1.0f / sqrtf((float)dh) : 1.0f;
     if (g->scale_by_layer) scale /= (float)(li + 1);
     const tf_attn_shape shape = {.n_head = g->n_head, .n_kv_head = g->n_head, .d_head = dh,
-                                 .scale = scale, .ldq = 3 * e, .ldkv = e, .ldo = e};
+                                 .scale = scale, .ldq = 3 * e, .ldkv = e, .ldo = e,
+                                 .kv_dtype = m->kv_dtype};
     step_attn_causal(m->pool, &shape, seqs, n_tokens, g->row_of_seq, n_seqs, li, g->qkv, g->att,
                      g->scores, g->n_ctx);
     /* x += c_proj(h); h = ln_2(x): the norm may overwrite the added rows, since each

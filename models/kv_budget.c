@@ -22,7 +22,7 @@ int seq_n_cap(const tf_model *m, int n_prompt, int max_new_tokens) {
 }
 
 size_t seq_kv_half_bytes(const tf_model *m, int n_cap) {
-    return sizeof(float) * (size_t)m->kv_n_layer * (size_t)n_cap * (size_t)m->kv_dim;
+    return attn_kv_elem_bytes(m->kv_dtype) * (size_t)m->kv_n_layer * (size_t)n_cap * (size_t)m->kv_dim;
 }
 
 size_t seq_kv_need(const tf_model *m, int n_prompt, const tf_gen_params *p) {

@@ -287,21 +287,19 @@ static void layer_forward(tf_model *m, llama *g, int li, tf_seq *const *seqs, co
     /* q, k = apply_rotary_pos_emb(q, k, cos, sin); past_key_value.update(k, v) */
     for (int si = 0; si < n_seqs; si++) {
         tf_seq *s = seqs[si];
-        float *kc = seq_k_layer(s, li), *vc = seq_v_layer(s, li);
         for (int t = 0; t < n_tokens[si]; t++) {
             const int row = g->row_of_seq[si] + t;
             float *q = g->qkv + (size_t)row * g->qkv_dim, *k = q + g->q_dim, *v = k + g->kv_dim;
             const float *cs = g->cs + (size_t)row * half, *sn = g->sn + (size_t)row * half;
             ops_rope_rotate_half(q, g->n_head, g->d_head, cs, sn);
             ops_rope_rotate_half(k, g->n_kv_head, g->d_head, cs, sn);
-            memcpy(kc + (size_t)(s->n_past + t) * g->kv_dim, k, sizeof(float) * g->kv_dim);
-            memcpy(vc + (size_t)(s->n_past + t) * g->kv_dim, v, sizeof(float) * g->kv_dim);
+            seq_kv_store(s, li, s->n_past + t, k, v);
         }
     }
     /* softmax(q·kᵀ / sqrt(head_dim) + causal mask)·v, kv heads repeated n_head / n_kv_head times */
     const tf_attn_shape shape = {.n_head = g->n_head, .n_kv_head = g->n_kv_head, .d_head = g->d_head,
                               .scale = 1.0f / sqrtf((float)g->d_head), .ldq = g->qkv_dim,
-                              .ldkv = g->kv_dim, .ldo = g->q_dim};
+                              .ldkv = g->kv_dim, .ldo = g->q_dim, .kv_dtype = m->kv_dtype};
     step_attn_causal(m->pool, &shape, seqs, n_tokens, g->row_of_seq, n_seqs, li, g->qkv, g->att,
                      g->scores, g->n_ctx);
     /* x = x + o_proj(attn) */

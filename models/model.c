@@ -42,6 +42,14 @@ static void basename_into(char *dst, size_t cap, const char *dir) {
     dst[len] = 0;
 }
 
+int model_kv_cache_dtype_parse(const char *name) {
+    static const char *const names[] = {[TF_KV_CACHE_AUTO] = "auto", [TF_KV_CACHE_F32] = "f32",
+                                        [TF_KV_CACHE_F16] = "f16"};
+    for (int i = 0; name && i < (int)(sizeof names / sizeof names[0]); i++)
+        if (strcmp(name, names[i]) == 0) return i;
+    return -1;
+}
+
 int model_load(const char *dir, const tf_model_opts *opts, tf_model **out, tf_err *err) {
     *out = NULL;
     tf_model_opts o = opts ? *opts : (tf_model_opts){.use_int8 = 1};
@@ -61,6 +69,14 @@ int model_load(const char *dir, const tf_model_opts *opts, tf_model **out, tf_er
     m->kv_budget_bytes = o.kv_budget_bytes;
     m->wtype = o.use_int8 ? TF_WTYPE_Q8 : TF_WTYPE_F32;
     strcpy(m->dtype_name, o.use_int8 ? "int8" : "fp32");
+    if (o.kv_cache_dtype < TF_KV_CACHE_AUTO || o.kv_cache_dtype > TF_KV_CACHE_F16) {
+        rc = err_set(err, TF_ERANGE, "kv_cache_dtype must be auto, f16 or f32");
+        goto fail;
+    }
+    m->kv_dtype = o.kv_cache_dtype == TF_KV_CACHE_F16 ? TF_KV_F16
+                  : o.kv_cache_dtype == TF_KV_CACHE_F32 ? TF_KV_F32
+                  : o.use_int8                         ? TF_KV_F16
+                                                       : TF_KV_F32;
     basename_into(m->name, sizeof m->name, dir);
     int n_threads = o.n_threads > 0 ? o.n_threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (n_threads < 1) n_threads = 1;
@@ -83,6 +99,7 @@ int model_load(const char *dir, const tf_model_opts *opts, tf_model **out, tf_er
     m->info.family = m->family->model_type;
     m->info.architecture = m->family->architecture;
     m->info.dtype = m->dtype_name;
+    m->info.kv_cache_dtype = !m->family->forward ? "none" : m->kv_dtype == TF_KV_F16 ? "f16" : "f32";
     m->info.tasks = m->family->tasks;
     m->info.eos_id = m->eos_id;
     m->info.n_threads = n_threads;
@@ -116,6 +133,7 @@ int model_load_tokenizer(const char *dir, tf_model **out, tf_err *err) {
     m->info.family = m->family->model_type;
     m->info.architecture = m->family->architecture;
     m->info.dtype = "none";
+    m->info.kv_cache_dtype = "none";
     m->info.eos_id = -1;
     *out = m;
     return 0;

@@ -48,19 +48,35 @@ enum {
     TF_TASK_SENTIMENT = 1u << 3,
 };
 
+/* Element type of the decoder's attention cache (self-attention K/V of GPT-2 and Llama;
+ * T5's decoder self- and cross-attention K/V). fp16 halves the bytes a decode step reads
+ * from the cache and the memory a sequence holds; the attention itself computes in fp32.
+ * AUTO: f16 with int8 weights (fp16 rounding, ~5e-4 relative, is far below the int8
+ * weights' own error), f32 with fp32 weights (which then stay faithful to transformers). */
+typedef enum tf_kv_cache_dtype {
+    TF_KV_CACHE_AUTO = 0,
+    TF_KV_CACHE_F32 = 1,
+    TF_KV_CACHE_F16 = 2,
+} tf_kv_cache_dtype;
+
 typedef struct tf_model_opts {
     int use_int8;  /* 1: int8 weights (default), 0: fp32 */
     int n_threads; /* compute threads; 0 = number of online CPUs */
     /* KV cache bytes all live sequences of this model may hold together; 0 = unlimited.
      * seq_new refuses a sequence that would go over it (TF_EFULL; see seq_kv_need). */
     size_t kv_budget_bytes;
+    tf_kv_cache_dtype kv_cache_dtype; /* 0 = AUTO */
 } tf_model_opts;
+
+/* "auto", "f16", "f32" -> TF_KV_CACHE_*; -1 for anything else (NULL included). */
+int model_kv_cache_dtype_parse(const char *name);
 
 typedef struct tf_model_info {
     const char *name;         /* directory basename */
     const char *family;       /* "gpt2" */
     const char *architecture; /* "GPT2LMHeadModel" */
     const char *dtype;        /* "int8" | "fp32" */
+    const char *kv_cache_dtype; /* "f16" | "f32"; "none" for models without a KV cache */
     unsigned tasks;           /* TF_TASK_* bits */
     int64_t n_params;
     int n_ctx;                /* maximum positions (prompt + generated) */

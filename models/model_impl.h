@@ -61,8 +61,9 @@ struct tf_model {
     tf_wtype wtype;
     int bos_id, eos_id;
     int decoder_start_id;    /* encoder-decoder: the decoder's first input (T5: 0) */
-    /* KV cache geometry, set by the family: floats per position per layer for K (and V). */
+    /* KV cache geometry, set by the family: elements per position per layer for K (and V). */
     int kv_n_layer, kv_dim;
+    tf_kv_dtype kv_dtype;  /* element type of every decoder cache (model_load, from the opts) */
     /* attention heads per layer (for tf_attn_stats arrays), and layers when they are not
      * kv_n_layer (0: kv_n_layer; encoders, which have no KV cache, set it) */
     int attn_n_head, attn_n_layer;
@@ -115,7 +116,7 @@ struct tf_seq {
     int n_past;           /* positions already in the KV cache */
     int max_new_tokens;
     int ignore_eos;
-    float *k, *v;         /* owned, [kv_n_layer][n_cap][kv_dim] */
+    void *k, *v;          /* owned, [kv_n_layer][n_cap][kv_dim] of model->kv_dtype */
     size_t kv_bytes;
     size_t kv_reserved;   /* charged to model->kv_reserved_bytes by seq_new, returned by seq_free */
     float *logprobs;      /* owned, [n_cap - n_prompt] */
@@ -141,12 +142,22 @@ struct tf_seq {
     const tf_attn_encdec_full *attn_encdec_full; /* view into fam, likewise for attn_full */
 };
 
-/* K or V rows of one layer: (n_cap, kv_dim). */
-static inline float *seq_k_layer(tf_seq *s, int layer) {
-    return s->k + (size_t)layer * s->n_cap * s->model->kv_dim;
+/* K or V rows of one layer: (n_cap, kv_dim) elements of model->kv_dtype. */
+static inline size_t seq__layer_bytes(const tf_seq *s) {
+    return (size_t)s->n_cap * s->model->kv_dim * attn_kv_elem_bytes(s->model->kv_dtype);
 }
-static inline float *seq_v_layer(tf_seq *s, int layer) {
-    return s->v + (size_t)layer * s->n_cap * s->model->kv_dim;
+static inline void *seq_k_layer(tf_seq *s, int layer) {
+    return (char *)s->k + (size_t)layer * seq__layer_bytes(s);
+}
+static inline void *seq_v_layer(tf_seq *s, int layer) {
+    return (char *)s->v + (size_t)layer * seq__layer_bytes(s);
+}
+/* Stores this step's K and V rows (kv_dim floats each) at position pos of layer `layer`. */
+static inline void seq_kv_store(tf_seq *s, int layer, int pos, const float *k, const float *v) {
+    const tf_model *m = s->model;
+    const size_t off = (size_t)pos * m->kv_dim;
+    attn_kv_store(m->kv_dtype, seq_k_layer(s, layer), off, k, m->kv_dim);
+    attn_kv_store(m->kv_dtype, seq_v_layer(s, layer), off, v, m->kv_dim);
 }
 
 /* For tests and tools: feeds the next n_tokens prompt tokens of s and writes the last

@@ -47,8 +47,10 @@ typedef struct t5_seq {
     int n_in;          /* encoder length */
     int n_slots, dec_cap;
     int dec_len;       /* decoder positions in the self-attention cache */
-    float *ck, *cv;    /* owned, [n_dec][n_in][inner] */
-    float *sk, *sv;    /* owned, [n_dec][n_slots][dec_cap][inner] */
+    /* Caches hold elements of the model's kv_dtype (fp16 or fp32), as a decoder-only
+     * family's do; the encoder's own K/V are step scratch and stay fp32. */
+    void *ck, *cv;     /* owned, [n_dec][n_in][inner] */
+    void *sk, *sv;     /* owned, [n_dec][n_slots][dec_cap][inner] */
     int *slot, *slot2; /* owned, [n_slots]: cache slot of each live beam */
     uint8_t *claimed;  /* owned, [n_slots] */
     t5_mon *mon;       /* owned; NULL unless the sequence collects attention statistics */
@@ -127,7 +129,7 @@ static void cache_elems(const t5 *g, int n_in, const tf_gen_params *p, size_t *c
 static size_t t5_seq_kv_need(const tf_model *m, int n_in, const tf_gen_params *p) {
     size_t cross, self;
     cache_elems(m->impl, n_in, p, &cross, &self);
-    return sizeof(float) * 2 * (cross + self);
+    return attn_kv_elem_bytes(m->kv_dtype) * 2 * (cross + self);
 }
 
 static int t5_seq_init(tf_seq *s, const tf_gen_params *p, tf_err *err) {
@@ -138,12 +140,13 @@ static int t5_seq_init(tf_seq *s, const tf_gen_params *p, tf_err *err) {
     ts->n_in = s->n_prompt;
     ts->n_slots = p->num_beams;
     ts->dec_cap = p->max_new_tokens + 1;
+    const size_t el = attn_kv_elem_bytes(s->model->kv_dtype);
     size_t cross, self;
     cache_elems(g, ts->n_in, p, &cross, &self);
-    ts->ck = malloc(sizeof(float) * cross);
-    ts->cv = malloc(sizeof(float) * cross);
-    ts->sk = malloc(sizeof(float) * self);
-    ts->sv = malloc(sizeof(float) * self);
+    ts->ck = malloc(el * cross);
+    ts->cv = malloc(el * cross);
+    ts->sk = malloc(el * self);
+    ts->sv = malloc(el * self);
     ts->slot = malloc(sizeof(int) * (size_t)ts->n_slots);
     ts->slot2 = malloc(sizeof(int) * (size_t)ts->n_slots);
     ts->claimed = malloc((size_t)ts->n_slots);
@@ -175,16 +178,18 @@ static int t5_seq_init(tf_seq *s, const tf_gen_params *p, tf_err *err) {
     return 0;
 }
 
-static float *self_k(const t5 *g, t5_seq *ts, int layer, int slot) {
-    return ts->sk + (((size_t)layer * ts->n_slots + slot) * ts->dec_cap) * g->inner;
+/* Element offset of a slot's self-attention rows in sk / sv; cross-attention rows of
+ * layer l start at element l * n_in * inner of ck / cv. */
+static size_t self_off(const t5 *g, const t5_seq *ts, int layer, int slot) {
+    return (((size_t)layer * ts->n_slots + slot) * ts->dec_cap) * g->inner;
 }
-static float *self_v(const t5 *g, t5_seq *ts, int layer, int slot) {
-    return ts->sv + (((size_t)layer * ts->n_slots + slot) * ts->dec_cap) * g->inner;
+static void *kv_at(const tf_model *m, void *cache, size_t off) {
+    return (char *)cache + off * attn_kv_elem_bytes(m->kv_dtype);
 }
 
 /* After a beam step: beam i continues previous row parent[i]. The first child of a row
  * inherits its slot; other children copy its dec_len cached positions into a free slot. */
-static void reorder_beams(const t5 *g, t5_seq *ts, tf_beam *b) {
+static void reorder_beams(const tf_model *m, const t5 *g, t5_seq *ts, tf_beam *b) {
     const int n = b->n_live;
     memset(ts->claimed, 0, (size_t)ts->n_slots);
     for (int i = 0; i < n; i++) ts->slot2[i] = -1;
@@ -196,15 +201,16 @@ static void reorder_beams(const t5 *g, t5_seq *ts, tf_beam *b) {
         }
     }
     int free_slot = 0;
-    const size_t rows = (size_t)ts->dec_len * g->inner;
+    const size_t bytes = (size_t)ts->dec_len * g->inner * attn_kv_elem_bytes(m->kv_dtype);
     for (int i = 0; i < n; i++) {
         if (ts->slot2[i] >= 0) continue;
         while (ts->claimed[free_slot]) free_slot++;
         ts->claimed[free_slot] = 1;
         const int src = ts->slot[b->parent[i]];
         for (int l = 0; l < g->n_dec; l++) {
-            memcpy(self_k(g, ts, l, free_slot), self_k(g, ts, l, src), sizeof(float) * rows);
-            memcpy(self_v(g, ts, l, free_slot), self_v(g, ts, l, src), sizeof(float) * rows);
+            const size_t to = self_off(g, ts, l, free_slot), from = self_off(g, ts, l, src);
+            memcpy(kv_at(m, ts->sk, to), kv_at(m, ts->sk, from), bytes);
+            memcpy(kv_at(m, ts->sv, to), kv_at(m, ts->sv, from), bytes);
         }
         ts->slot2[i] = free_slot;
     }
@@ -273,7 +279,7 @@ typedef enum t5_attn_kind { T5_ENC_SELF, T5_DEC_SELF, T5_CROSS } t5_attn_kind;
 typedef struct t5_plan {
     int n;               /* units */
     int *q_row, *n_q, *q_pos0, *n_kv;
-    const float **k, **v;
+    const void **k, **v; /* [n]: fp32 step scratch (encoder) or the sequence's caches */
     tf_seq **seq;        /* [n] */
     int *beam;           /* [n]: the beam index of a decoder row (0 for the encoder) */
     int n_groups;
@@ -281,6 +287,7 @@ typedef struct t5_plan {
 } t5_plan;
 
 typedef struct t5_attn_job {
+    const tf_model *m;
     t5 *g;
     const t5_plan *p;
     t5_attn_kind kind;
@@ -297,7 +304,8 @@ static void unit_attention(const t5_attn_job *j, int u, int h, float *scores) {
     const t5 *g = j->g;
     const t5_plan *p = j->p;
     tf_attn_shape sh = {.n_head = g->n_head, .n_kv_head = g->n_head, .d_head = g->d_kv, .scale = 1.0f,
-                        .ldq = g->inner, .ldkv = g->inner, .ldo = g->inner};
+                        .ldq = g->inner, .ldkv = g->inner, .ldo = g->inner,
+                        .kv_dtype = j->kind == T5_ENC_SELF ? TF_KV_F32 : j->m->kv_dtype};
     const t5_seq *ts = p->seq[u]->fam;
     t5_mon *mon = ts->mon;
     int *focus = NULL;
@@ -325,8 +333,8 @@ static void unit_attention(const t5_attn_job *j, int u, int h, float *scores) {
     }
     const size_t r = (size_t)p->q_row[u] * g->inner;
     if (j->kind == T5_ENC_SELF) /* n_q = n_kv, q_pos0 0: many queries per pass */
-        attn_full_blocked(&sh, j->q + r, p->n_q[u], p->k[u], p->v[u], p->n_kv[u], j->bias, g->max_dist, h,
-                          h + 1, j->out + r, scores);
+        attn_full_blocked(&sh, j->q + r, p->n_q[u], (const float *)p->k[u], (const float *)p->v[u],
+                          p->n_kv[u], j->bias, g->max_dist, h, h + 1, j->out + r, scores);
     else
         attn_biased(&sh, j->q + r, p->n_q[u], p->q_pos0[u], p->k[u], p->v[u], p->n_kv[u], j->causal, j->bias,
                     g->max_dist, h, h + 1, j->out + r, scores);
@@ -366,8 +374,8 @@ static int plan_alloc(t5_plan *p, int n, tf_err *err) {
     p->n_q = malloc(sizeof(int) * sz);
     p->q_pos0 = malloc(sizeof(int) * sz);
     p->n_kv = malloc(sizeof(int) * sz);
-    p->k = malloc(sizeof(float *) * sz);
-    p->v = malloc(sizeof(float *) * sz);
+    p->k = malloc(sizeof(void *) * sz);
+    p->v = malloc(sizeof(void *) * sz);
     p->seq = malloc(sizeof(tf_seq *) * sz);
     p->beam = malloc(sizeof(int) * sz);
     p->grp = malloc(sizeof(int) * (sz + 1));
@@ -381,7 +389,7 @@ static int plan_alloc(t5_plan *p, int n, tf_err *err) {
 
 static void run_attention(tf_model *m, t5 *g, const t5_plan *p, t5_attn_kind kind, int layer, int causal,
                           const float *bias) {
-    t5_attn_job job = {.g = g, .p = p, .kind = kind, .layer = layer, .q = g->q, .out = g->att,
+    t5_attn_job job = {.m = m, .g = g, .p = p, .kind = kind, .layer = layer, .q = g->q, .out = g->att,
                        .causal = causal, .bias = bias};
     pool_run(m->pool, attn_worker, &job);
 }
@@ -437,8 +445,8 @@ static int run_encoder(tf_model *m, t5 *g, tf_seq **enc, int n_enc, tf_err *err)
         for (int i = 0; i < n_enc; i++) {
             t5_seq *ts = enc[i]->fam;
             const size_t n = (size_t)ts->n_in * in, off = (size_t)l * n;
-            memcpy(ts->ck + off, g->k + (size_t)p.q_row[i] * in, sizeof(float) * n);
-            memcpy(ts->cv + off, g->v + (size_t)p.q_row[i] * in, sizeof(float) * n);
+            attn_kv_store(m->kv_dtype, ts->ck, off, g->k + (size_t)p.q_row[i] * in, (int)n);
+            attn_kv_store(m->kv_dtype, ts->cv, off, g->v + (size_t)p.q_row[i] * in, (int)n);
         }
     }
 done:
@@ -479,7 +487,7 @@ static int t5_forward(tf_model *m, tf_seq *const *seqs, const int *n_tokens, int
         tf_seq *s = seqs[i];
         t5_seq *ts = s->fam;
         if (!active[i]) continue;
-        if (s->beam && s->beam->parent_pending) reorder_beams(g, ts, s->beam);
+        if (s->beam && s->beam->parent_pending) reorder_beams(m, g, ts, s->beam);
         rows += s->beam ? s->beam->n_live : 1;
         if (ts->dec_len + 1 > max_keys) max_keys = ts->dec_len + 1;
         if (ts->n_in > max_keys) max_keys = ts->n_in;
@@ -520,12 +528,11 @@ static int t5_forward(tf_model *m, tf_seq *const *seqs, const int *n_tokens, int
         linear_forward(&b->self.v, m->pool, &g->ws, g->h, rows, g->v);
         for (r = 0; r < rows; r++) {
             t5_seq *ts = p.seq[r]->fam;
-            const int slot = ts->slot[p.beam[r]];
-            float *kc = self_k(g, ts, l, slot), *vc = self_v(g, ts, l, slot);
-            memcpy(kc + (size_t)ts->dec_len * in, g->k + (size_t)r * in, sizeof(float) * in);
-            memcpy(vc + (size_t)ts->dec_len * in, g->v + (size_t)r * in, sizeof(float) * in);
-            p.k[r] = kc;
-            p.v[r] = vc;
+            const size_t off = self_off(g, ts, l, ts->slot[p.beam[r]]);
+            attn_kv_store(m->kv_dtype, ts->sk, off + (size_t)ts->dec_len * in, g->k + (size_t)r * in, in);
+            attn_kv_store(m->kv_dtype, ts->sv, off + (size_t)ts->dec_len * in, g->v + (size_t)r * in, in);
+            p.k[r] = kv_at(m, ts->sk, off);
+            p.v[r] = kv_at(m, ts->sv, off);
             p.q_pos0[r] = ts->dec_len;
             p.n_kv[r] = ts->dec_len + 1;
         }
@@ -537,8 +544,8 @@ static int t5_forward(tf_model *m, tf_seq *const *seqs, const int *n_tokens, int
         for (r = 0; r < rows; r++) {
             t5_seq *ts = p.seq[r]->fam;
             const size_t off = (size_t)l * ts->n_in * in;
-            p.k[r] = ts->ck + off;
-            p.v[r] = ts->cv + off;
+            p.k[r] = kv_at(m, ts->ck, off);
+            p.v[r] = kv_at(m, ts->cv, off);
             /* no bias and no mask here, so the position only places a captured row */
             p.q_pos0[r] = ts->dec_len;
             p.n_kv[r] = ts->n_in;

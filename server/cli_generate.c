@@ -31,11 +31,21 @@ static int parse_dtype(const char *cmd, const char *dtype, int *use_int8) {
     return 0;
 }
 
-static tf_model *load_or_report(const char *cmd, const char *dir, int use_int8, int n_threads) {
+static int parse_kv_dtype(const char *cmd, const char *name, tf_kv_cache_dtype *out) {
+    const int t = model_kv_cache_dtype_parse(name ? name : "auto");
+    if (t < 0) {
+        fprintf(stderr, "transformerd %s: --kv-cache-dtype must be auto, f16 or f32, got \"%s\"\n", cmd,
+                name);
+        return -1;
+    }
+    *out = (tf_kv_cache_dtype)t;
+    return 0;
+}
+
+static tf_model *load_or_report(const char *cmd, const char *dir, const tf_model_opts *o) {
     tf_model *m = NULL;
     tf_err err = {0};
-    tf_model_opts o = {.use_int8 = use_int8, .n_threads = n_threads};
-    if (model_load(dir, &o, &m, &err) < 0) {
+    if (model_load(dir, o, &m, &err) < 0) {
         fprintf(stderr, "transformerd %s: cannot load model %s: %s\n", cmd, dir, err.msg);
         return NULL;
     }
@@ -78,7 +88,7 @@ static const char *finish_name(tf_finish f) {
 }
 
 int cli_generate(int argc, char **argv) {
-    const char *model_dir = NULL, *prompt = NULL, *dtype = NULL;
+    const char *model_dir = NULL, *prompt = NULL, *dtype = NULL, *kv_dtype = NULL;
     int max_new = 16, top_k = 0, n_threads = 0, as_json = 0, ignore_eos = 0;
     float temperature = 0, top_p = 1, rep = 1;
     uint64_t seed = 0;
@@ -94,6 +104,8 @@ int cli_generate(int argc, char **argv) {
         {"repetition-penalty", CLI_FLOAT, &rep, 1e-3, 100, "R", "penalize seen tokens (1 = off)", 0},
         {"stop", CLI_STR_LIST, &stops, 0, 0, "STR", "stop before this text; repeatable", 0},
         {"dtype", CLI_STR, &dtype, 0, 0, "int8|fp32", "weight type (int8)", 0},
+        {"kv-cache-dtype", CLI_STR, &kv_dtype, 0, 0, "auto|f16|f32",
+         "KV cache element type (auto: f16 with int8 weights, f32 with fp32)", 0},
         {"threads", CLI_INT, &n_threads, 0, 256, "N", "compute threads (0 = all cores)", 0},
         {"ignore-eos", CLI_FLAG, &ignore_eos, 0, 0, NULL, "keep generating past end-of-text", 0},
         {"json", CLI_FLAG, &as_json, 0, 0, NULL, "print one JSON object", 0},
@@ -106,7 +118,8 @@ int cli_generate(int argc, char **argv) {
         return rc > 0 ? 0 : 2;
     }
     int use_int8;
-    if (parse_dtype("generate", dtype, &use_int8) < 0) {
+    tf_kv_cache_dtype kv = TF_KV_CACHE_AUTO;
+    if (parse_dtype("generate", dtype, &use_int8) < 0 || parse_kv_dtype("generate", kv_dtype, &kv) < 0) {
         free(stops.items);
         return 2;
     }
@@ -133,7 +146,8 @@ int cli_generate(int argc, char **argv) {
         return 2;
     }
 
-    tf_model *m = load_or_report("generate", model_dir, use_int8, n_threads);
+    const tf_model_opts mo = {.use_int8 = use_int8, .n_threads = n_threads, .kv_cache_dtype = kv};
+    tf_model *m = load_or_report("generate", model_dir, &mo);
     if (!m) {
         free(stops.items);
         return 1;

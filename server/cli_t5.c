@@ -24,7 +24,7 @@ static double now_s(void) {
 }
 
 typedef struct t5_cli {
-    const char *model_dir, *src, *tgt, *dtype;
+    const char *model_dir, *src, *tgt, *dtype, *kv_dtype;
     cli_list texts;
     int max_new, min_new, num_beams, no_repeat, early_stopping, truncate, n_threads, as_json;
     float length_penalty;
@@ -42,10 +42,16 @@ static int run(const char *cmd, t5_cli *c, int translate) {
         fprintf(stderr, "transformerd %s: --dtype must be int8 or fp32, got \"%s\"\n", cmd, c->dtype);
         return 2;
     }
+    const int kv = model_kv_cache_dtype_parse(c->kv_dtype ? c->kv_dtype : "auto");
+    if (kv < 0) {
+        fprintf(stderr, "transformerd %s: --kv-cache-dtype must be auto, f16 or f32, got \"%s\"\n", cmd,
+                c->kv_dtype);
+        return 2;
+    }
     tf_gen_params p;
     tf_err err = {0};
     tf_model *m = NULL;
-    tf_model_opts o = {.use_int8 = use_int8, .n_threads = c->n_threads};
+    tf_model_opts o = {.use_int8 = use_int8, .n_threads = c->n_threads, .kv_cache_dtype = (tf_kv_cache_dtype)kv};
     if (model_load(c->model_dir, &o, &m, &err) < 0) {
         fprintf(stderr, "transformerd %s: cannot load model %s: %s\n", cmd, c->model_dir, err.msg);
         return 1;
@@ -169,6 +175,8 @@ static int parse_common(const char *cmd, const char *summary, t5_cli *c, cli_opt
         {"min-new-tokens", CLI_INT, &c->min_new, 0, 1 << 20, "N", "no end of text before N tokens (0)", 0},
         {"truncate", CLI_FLAG, &c->truncate, 0, 0, NULL, "cut inputs longer than the model reads", 0},
         {"dtype", CLI_STR, &c->dtype, 0, 0, "int8|fp32", "weight type (int8)", 0},
+        {"kv-cache-dtype", CLI_STR, &c->kv_dtype, 0, 0, "auto|f16|f32",
+         "decoder cache element type (auto: f16 with int8 weights, f32 with fp32)", 0},
         {"threads", CLI_INT, &c->n_threads, 0, 256, "N", "compute threads (0 = all cores)", 0},
         {"json", CLI_FLAG, &c->as_json, 0, 0, NULL, "print one JSON object", 0},
     };

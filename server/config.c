@@ -39,6 +39,8 @@ static const cfg_option options[] = {
     {"model", OPT_MODEL, 0, NULL, 0, 0, NULL, NULL,
      "TASK=DIR, repeatable; TASK is generate, translate, summarize or sentiment"},
     {"dtype", OPT_STR, OFF(dtype), "int8", 0, 0, "int8|fp32", NULL, "weight type of loaded models"},
+    {"kv_cache_dtype", OPT_STR, OFF(kv_cache_dtype), "auto", 0, 0, "auto|f16|f32", NULL,
+     "KV cache element type of generating models; auto = f16 with int8 weights, f32 with fp32"},
     {"config", OPT_STR, OFF(config_file), "", 0, 0, NULL, NULL, "configuration file (key = value lines)"},
     {"api_key_file", OPT_STR, OFF(api_key_file), "", 0, 0, NULL, NULL,
      "file with one API key per line; empty = no authentication"},

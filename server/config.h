@@ -30,6 +30,7 @@ typedef struct tf_model_spec {
 typedef struct tf_config {
     char *listen;        /* owned: HOST:PORT */
     char *dtype;         /* owned: "int8" | "fp32" */
+    char *kv_cache_dtype; /* owned: "auto" | "f16" | "f32" */
     char *config_file;   /* owned; "" if none */
     char *api_key_file;  /* owned; "" = no authentication */
     char *open_routes;   /* owned: comma-separated paths that need no API key */

@@ -62,7 +62,7 @@ static const struct {
     [MET_RUNNING] = {.name = "transformerd_running_sequences", .type = T_GAUGE, .buckets = NULL, .labelled = 0,
         .help = "Sequences in the running batch."},
     [MET_KV_BYTES] = {.name = "transformerd_kv_cache_bytes", .type = T_GAUGE, .buckets = NULL, .labelled = 0,
-        .help = "KV cache memory owned by running sequences."},
+        .help = "KV cache memory owned by running sequences (as allocated: 2 bytes an element with kv_cache_dtype f16, 4 with f32)."},
     [MET_KV_BUDGET] = {.name = "transformerd_kv_cache_budget_bytes", .type = T_GAUGE, .buckets = NULL, .labelled = 1,
         .help = "KV cache memory the live sequences of each model may reserve together (kv_budget_bytes; 0 = unlimited)."},
     [MET_KV_BUDGET_WAITS] = {.name = "transformerd_kv_budget_waits_total", .type = T_COUNTER, .buckets = NULL, .labelled = 1,

@@ -55,10 +55,11 @@ void route_models(http_req *r) {
                 if (!first) first = task_names[b];
             }
         json_array_append_new(data,
-                              json_pack("{s:s,s:s,s:s,s:s,s:o,s:s,s:s,s:s,s:I,s:i,s:i,s:I}", "id", m->info->name,
+                              json_pack("{s:s,s:s,s:s,s:s,s:o,s:s,s:s,s:s,s:s,s:I,s:i,s:i,s:I}", "id", m->info->name,
                                         "object", "model", "owned_by", "transformerd", "task", first ? first : "",
                                         "tasks", tasks, "family", m->info->family, "architecture",
-                                        m->info->architecture, "dtype", m->info->dtype, "parameters",
+                                        m->info->architecture, "dtype", m->info->dtype, "kv_cache_dtype",
+                                        m->info->kv_cache_dtype, "parameters",
                                         (json_int_t)m->info->n_params, "max_length", m->info->n_ctx, "vocab_size",
                                         m->info->vocab_size, "weight_bytes", (json_int_t)m->info->weight_bytes));
     }

@@ -89,8 +89,10 @@ static void on_hup(uv_signal_t *h, int signum) {
  * bundled: the specs are the shipped defaults, so a model this build cannot serve (its
  * family not compiled in) is skipped with a warning instead of stopping the daemon. */
 static int load_models(tf_server *srv, const tf_config *cfg, int bundled, tf_err *err) {
+    /* the option table admits only the names model_kv_cache_dtype_parse knows */
     tf_model_opts o = {.use_int8 = strcmp(cfg->dtype, "int8") == 0, .n_threads = cfg->threads,
-                       .kv_budget_bytes = (size_t)cfg->kv_budget_bytes};
+                       .kv_budget_bytes = (size_t)cfg->kv_budget_bytes,
+                       .kv_cache_dtype = (tf_kv_cache_dtype)model_kv_cache_dtype_parse(cfg->kv_cache_dtype)};
     for (int i = 0; i < cfg->n_models; i++) {
         const tf_model_spec *spec = &cfg->models[i];
         tf_served_model *sm = NULL;
@@ -99,8 +101,8 @@ static int load_models(tf_server *srv, const tf_config *cfg, int bundled, tf_err
         if (!sm) {
             sm = &srv->models[srv->n_models];
             memset(sm, 0, sizeof *sm);
-            log_msg(LOG_INFO, "loading %s (%s, kv_budget_bytes %lld%s)", spec->dir, cfg->dtype, cfg->kv_budget_bytes,
-                    cfg->kv_budget_bytes ? "" : ": unlimited");
+            log_msg(LOG_INFO, "loading %s (%s, KV cache %s, kv_budget_bytes %lld%s)", spec->dir, cfg->dtype,
+                    cfg->kv_cache_dtype, cfg->kv_budget_bytes, cfg->kv_budget_bytes ? "" : ": unlimited");
             if (model_load(spec->dir, &o, &sm->model, err) < 0) {
                 if (!bundled || err->code != TF_EUNSUPPORTED) return err->code;
                 log_msg(LOG_WARN, "bundled model skipped: %s", err->msg);

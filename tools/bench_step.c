@@ -12,10 +12,11 @@
  * -s N times N decode steps per repetition instead of 32 (the untimed batched prefill
  * then weighs less in a profile);
  * --temperature T samples (as the HTTP load test does with 0.8) instead of greedy;
- * --attn-summary keeps attention statistics, as the daemon does for every request.
+ * --attn-summary keeps attention statistics, as the daemon does for every request;
+ * --kv f16|f32 sets the KV cache element type (default auto: f16 with int8, f32 with --fp32).
  *
  * Usage: bench_step --model DIR [-t threads] [-r reps] [-b batch] [-s steps] [--temperature T]
- *                   [--attn-summary] [--fp32]
+ *                   [--attn-summary] [--fp32] [--kv auto|f16|f32]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,7 +137,8 @@ static int bench_decode(tf_model *m, int batch, int reps, tf_err *err) {
 
 static int usage(void) {
     fprintf(stderr, "usage: bench_step --model DIR [-t threads] [-r reps] [-b 1..%d] [-s 1..512]\n"
-                    "                  [--temperature T] [--attn-summary] [--fp32]\n", MAX_BATCH);
+                    "                  [--temperature T] [--attn-summary] [--fp32] [--kv auto|f16|f32]\n",
+            MAX_BATCH);
     return 2;
 }
 
@@ -154,7 +156,11 @@ int main(int argc, char **argv) {
             g_temperature = (float)atof(argv[++i]);
         else if (strcmp(argv[i], "--attn-summary") == 0 || strcmp(argv[i], "--attn") == 0) g_attn_summary = 1;
         else if (strcmp(argv[i], "--fp32") == 0) opts.use_int8 = 0;
-        else {
+        else if (strcmp(argv[i], "--kv") == 0 && i + 1 < argc) {
+            const int kv = model_kv_cache_dtype_parse(argv[++i]);
+            if (kv < 0) return usage();
+            opts.kv_cache_dtype = (tf_kv_cache_dtype)kv;
+        } else {
             return usage();
         }
     }
@@ -168,7 +174,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_step: %s\n", err.msg);
         return 1;
     }
-    printf("model %s, %d threads, %s, %s\n", dir, opts.n_threads, opts.use_int8 ? "int8" : "fp32",
+    printf("model %s, %d threads, %s, KV cache %s, %s\n", dir, opts.n_threads,
+           opts.use_int8 ? "int8" : "fp32", model_info(m)->kv_cache_dtype,
            g_temperature > 0 ? "sampled" : "greedy");
     int rc;
     if (only_batch > 0) {

@@ -148,3 +148,5 @@ if [ -x tests/bench/load.sh ]; then
 fi
 # attn_monitor on vs off at 16 clients (issue #8: aim for a cost under 5%)
 tests/bench/monitor.sh "$BIN" "$MODEL"
+# fp16 vs fp32 KV cache: bench_step decode and /v1/generate at 16 clients, alternating
+tests/bench/kvcache.sh "$BUILD" "$MODEL"

@@ -31,6 +31,8 @@ expect_rc 2 "bad number" "$BIN" generate --model "$M" --prompt x --top-p 2
 grep -q "top-p" "$T/err" && ok || fail "bad number names the flag"
 expect_rc 2 "missing prompt" "$BIN" generate --model "$M"
 expect_rc 2 "bad dtype" "$BIN" generate --model "$M" --prompt x --dtype int4
+expect_rc 2 "bad kv cache dtype" "$BIN" generate --model "$M" --prompt x --kv-cache-dtype bf16
+grep -q "kv-cache-dtype" "$T/err" && ok || fail "bad kv cache dtype names the flag"
 expect_rc 1 "missing model" "$BIN" generate --model "$T/nope" --prompt x
 [ "$(wc -l < "$T/err")" -eq 1 ] && ok || fail "missing model gives one line on stderr"
 
@@ -56,6 +58,10 @@ assert d["finish_reason"] == "length"
 assert all(lp <= 0 for lp in d["logprobs"])
 assert set(d["timings"]) >= {"prefill_s", "decode_s"}
 PY
+done
+for kv in f16 f32 auto; do
+    expect_rc 0 "generate --kv-cache-dtype $kv" "$BIN" generate --model "$M" --prompt "Hello" \
+        --max-new-tokens 8 --kv-cache-dtype $kv --json --ignore-eos
 done
 
 # The fixture's logits are ~100 apart, so a high temperature is needed for real draws.

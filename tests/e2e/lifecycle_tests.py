@@ -145,6 +145,7 @@ class Lifecycle(unittest.TestCase):
                           (["--model", "translate=" + MODEL], "cannot do task 'translate'"),
                           (["--model", "generate=/nonexistent/dir"], "/nonexistent/dir"),
                           (["--dtype", "fp16"], "dtype"),
+                          (["--kv-cache-dtype", "bf16"], "kv_cache_dtype"),
                           (["--max-batch", "0"], "max_batch must be between")):
             r = subprocess.run([BIN, "serve", "--listen", "127.0.0.1:0"] + args, capture_output=True, timeout=30)
             self.assertNotEqual(r.returncode, 0, args)

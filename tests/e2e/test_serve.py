@@ -89,6 +89,8 @@ class Routes(unittest.TestCase):
         self.assertEqual(m["max_length"], 256)
         self.assertGreater(m["parameters"], 0)
         self.assertIn(m["dtype"], ("int8", "fp32"))
+        # kv_cache_dtype auto: fp16 cache with int8 weights, fp32 with fp32
+        self.assertEqual(m["kv_cache_dtype"], "f16" if m["dtype"] == "int8" else "f32")
 
     def test_request_id_is_echoed_or_made(self):
         st, h, _ = D.get("/health", headers={"X-Request-Id": "my-trace-42"})

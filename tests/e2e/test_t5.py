@@ -176,7 +176,9 @@ def check_summary(test, a, n_src, n_out, beams):
         test.assertEqual(len(layer), n_src)
         test.assertAlmostEqual(sum(layer), x["steps"], delta=1e-3 * x["steps"])
     test.assertEqual(x["covered_share"], max(x["layer_covered_share"]))
-    test.assertAlmostEqual(x["repeat_share"], sum(x["layer_repeat_share"]) / n_dec, places=9)
+    # both sides come rounded to 9 decimals (up to 5e-10 each, and the mean of rounded values
+    # as far off): 23/72 = 0.319444444 against a layer mean of 0.3194444447 is the same share
+    test.assertAlmostEqual(x["repeat_share"], sum(x["layer_repeat_share"]) / n_dec, delta=1.5e-9)
     for row in x["stats"]:
         for h in row:
             test.assertTrue(0 <= h["coverage"] <= 1 and 0 <= h["repeat_share"] <= 1)
