@@ -81,9 +81,11 @@ static void update_gauges(tf_sched *s) {
         seq_state(j->seq, &st);
         kv += st.kv_bytes;
     }
-    met_set(s->met, MET_QUEUE_DEPTH, NULL, s->queue.n);
-    met_set(s->met, MET_RUNNING, NULL, s->running.n);
-    met_set(s->met, MET_KV_BYTES, NULL, (double)kv);
+    /* per model: each model has its own scheduler, and one series would be overwritten by
+     * whichever scheduler updated last */
+    met_set(s->met, MET_QUEUE_DEPTH, s->model_label, s->queue.n);
+    met_set(s->met, MET_RUNNING, s->model_label, s->running.n);
+    met_set(s->met, MET_KV_BYTES, s->model_label, (double)kv);
 }
 
 /* The job leaves its list for good: tell its listener (which renders the final
@@ -296,6 +298,9 @@ int sched_new(uv_loop_t *loop, tf_model *model, const tf_sched_opts *opts, tf_me
          * start-up so that rate() sees its first wait */
         met_set(met, MET_KV_BUDGET, s->model_label, (double)model_kv_budget(model));
         met_add(met, MET_KV_BUDGET_WAITS, s->model_label, 0);
+        met_set(met, MET_QUEUE_DEPTH, s->model_label, 0);
+        met_set(met, MET_RUNNING, s->model_label, 0);
+        met_set(met, MET_KV_BYTES, s->model_label, 0);
     }
     size_t n = (size_t)opts->max_batch;
     s->b_seqs = calloc(n, sizeof *s->b_seqs);

@@ -140,7 +140,10 @@ class Daemon:
         return text
 
     def metric(self, name, labels=None):
-        """Value of one sample (labels: dict that must match exactly), 0 if absent."""
+        """Value of one sample (labels: dict that must match exactly), 0 if absent. With no
+        labels and no unlabelled sample, the sum over every series of the name (the
+        per-model gauges: queue depth, running sequences, KV cache bytes)."""
+        total = 0.0
         for line in self.metrics().splitlines():
             if line.startswith("#") or not line.startswith(name):
                 continue
@@ -150,7 +153,9 @@ class Daemon:
             got = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(3) or ""))
             if (labels or {}) == got:
                 return float(m.group(4))
-        return 0.0
+            if labels is None:
+                total += float(m.group(4))
+        return total
 
     def signal(self, sig):
         self.proc.send_signal(sig)

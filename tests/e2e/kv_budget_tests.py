@@ -137,6 +137,10 @@ class KVBudget(unittest.TestCase):
             self.assertIn('transformerd_kv_cache_budget_bytes{model="t5-multi30k-scitldr"} 0\n', text)
             self.assertIn("# TYPE transformerd_kv_budget_waits_total counter", text)
             self.assertIn('transformerd_kv_budget_waits_total{model="t5-multi30k-scitldr"} 0\n', text)
+            # the scheduler's gauges are per model too, present from start-up
+            for gauge in ("transformerd_kv_cache_bytes", "transformerd_running_sequences",
+                          "transformerd_queue_depth_requests"):
+                self.assertIn('%s{model="t5-multi30k-scitldr"} 0\n' % gauge, text)
             self.post(d, {"text": TEXT, "num_beams": 2, "max_new_tokens": 4}, 200)
         finally:
             self.assertEqual(d.stop(), 0, d.log())

@@ -18,13 +18,15 @@ START_TEST(counters_gauges_and_help) {
     ck_assert_int_eq(met_new(&m), 0);
     met_add(m, MET_REQUESTS, "route=\"/health\",status=\"200\"", 1);
     met_add(m, MET_REQUESTS, "route=\"/health\",status=\"200\"", 2);
-    met_set(m, MET_QUEUE_DEPTH, NULL, 5);
-    met_set(m, MET_QUEUE_DEPTH, NULL, 3);
+    met_set(m, MET_QUEUE_DEPTH, "model=\"a\"", 5);
+    met_set(m, MET_QUEUE_DEPTH, "model=\"a\"", 3);
+    met_set(m, MET_QUEUE_DEPTH, "model=\"b\"", 7);
     ck_assert(met_get(m, MET_REQUESTS, "route=\"/health\",status=\"200\"") == 3);
     char *t = render(m);
     ck_assert_ptr_nonnull(strstr(t, "# TYPE transformerd_http_requests_total counter\n"));
     ck_assert_ptr_nonnull(strstr(t, "transformerd_http_requests_total{route=\"/health\",status=\"200\"} 3\n"));
-    ck_assert_ptr_nonnull(strstr(t, "transformerd_queue_depth_requests 3\n"));
+    ck_assert_ptr_nonnull(strstr(t, "transformerd_queue_depth_requests{model=\"a\"} 3\n"));
+    ck_assert_ptr_nonnull(strstr(t, "transformerd_queue_depth_requests{model=\"b\"} 7\n"));
     /* Unlabelled series are present before first use. */
     ck_assert_ptr_nonnull(strstr(t, "transformerd_generated_tokens_total 0\n"));
     ck_assert_ptr_nonnull(strstr(t, "transformerd_process_resident_memory_bytes "));
