@@ -20,143 +20,100 @@ static inline __m128 hsum4(__m512 a0, __m512 a1, __m512 a2, __m512 a3) {
     return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
 }
 
+/* 16 cache elements at element index i of p widened to fp32, from fp32 or fp16 (vcvtph2ps,
+ * exact); the maskz form reads masked-off lanes as 0. The row bodies below take `f16` as a
+ * compile-time constant (always inlined into one wrapper per element type), so each
+ * wrapper compiles to the plain loop for its type. */
+#define KV_INLINE static inline __attribute__((always_inline))
+KV_INLINE __m512 kv_load16(const void *p, long i, int f16) {
+    return f16 ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)p + i)))
+               : _mm512_loadu_ps((const float *)p + i);
+}
+KV_INLINE __m512 kv_maskz_load16(__mmask16 m, const void *p, long i, int f16) {
+    return f16 ? _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *)p + i))
+               : _mm512_maskz_loadu_ps(m, (const float *)p + i);
+}
+
+KV_INLINE void scores_body(const float *q, const void *k, int ld, int n_keys, int d, float scale,
+                           float *scores, int f16) {
+    const int d16 = d & ~15;
+    const __mmask16 tail = (__mmask16)((1u << (d - d16)) - 1);
+    int j = 0;
+    for (; j + 4 <= n_keys; j += 4) {
+        const long k0 = (long)j * ld, k1 = k0 + ld, k2 = k1 + ld, k3 = k2 + ld;
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int i = 0; i < d16; i += 16) {
+            const __m512 qi = _mm512_loadu_ps(q + i);
+            a0 = _mm512_fmadd_ps(qi, kv_load16(k, k0 + i, f16), a0);
+            a1 = _mm512_fmadd_ps(qi, kv_load16(k, k1 + i, f16), a1);
+            a2 = _mm512_fmadd_ps(qi, kv_load16(k, k2 + i, f16), a2);
+            a3 = _mm512_fmadd_ps(qi, kv_load16(k, k3 + i, f16), a3);
+        }
+        if (tail) {
+            const __m512 qi = _mm512_maskz_loadu_ps(tail, q + d16);
+            a0 = _mm512_fmadd_ps(qi, kv_maskz_load16(tail, k, k0 + d16, f16), a0);
+            a1 = _mm512_fmadd_ps(qi, kv_maskz_load16(tail, k, k1 + d16, f16), a1);
+            a2 = _mm512_fmadd_ps(qi, kv_maskz_load16(tail, k, k2 + d16, f16), a2);
+            a3 = _mm512_fmadd_ps(qi, kv_maskz_load16(tail, k, k3 + d16, f16), a3);
+        }
+        _mm_storeu_ps(scores + j, _mm_mul_ps(hsum4(a0, a1, a2, a3), _mm_set1_ps(scale)));
+    }
+    for (; j < n_keys; j++) {
+        const long kj = (long)j * ld;
+        __m512 a = _mm512_setzero_ps();
+        for (int i = 0; i < d16; i += 16)
+            a = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), kv_load16(k, kj + i, f16), a);
+        if (tail)
+            a = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, q + d16), kv_maskz_load16(tail, k, kj + d16, f16),
+                                a);
+        scores[j] = _mm512_reduce_add_ps(a) * scale;
+    }
+}
+
+KV_INLINE void weighted_sum_body(const float *p, const void *v, int ld, int n_keys, int d, float *out,
+                                 int f16) {
+    int i = 0;
+    for (; i + 64 <= d; i += 64) {
+        __m512 a0 = _mm512_loadu_ps(out + i), a1 = _mm512_loadu_ps(out + i + 16);
+        __m512 a2 = _mm512_loadu_ps(out + i + 32), a3 = _mm512_loadu_ps(out + i + 48);
+        for (int j = 0; j < n_keys; j++) {
+            const long vj = (long)j * ld + i;
+            const __m512 pj = _mm512_set1_ps(p[j]);
+            a0 = _mm512_fmadd_ps(pj, kv_load16(v, vj, f16), a0);
+            a1 = _mm512_fmadd_ps(pj, kv_load16(v, vj + 16, f16), a1);
+            a2 = _mm512_fmadd_ps(pj, kv_load16(v, vj + 32, f16), a2);
+            a3 = _mm512_fmadd_ps(pj, kv_load16(v, vj + 48, f16), a3);
+        }
+        _mm512_storeu_ps(out + i, a0);
+        _mm512_storeu_ps(out + i + 16, a1);
+        _mm512_storeu_ps(out + i + 32, a2);
+        _mm512_storeu_ps(out + i + 48, a3);
+    }
+    for (; i < d; i += 16) {
+        const int left = d - i;
+        const __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+        __m512 a = _mm512_maskz_loadu_ps(m, out + i);
+        for (int j = 0; j < n_keys; j++)
+            a = _mm512_fmadd_ps(_mm512_set1_ps(p[j]), kv_maskz_load16(m, v, (long)j * ld + i, f16), a);
+        _mm512_mask_storeu_ps(out + i, m, a);
+    }
+}
+
 static void scores_avx512(const float *q, const float *k, int ld, int n_keys, int d, float scale,
                           float *scores) {
-    const int d16 = d & ~15;
-    const __mmask16 tail = (__mmask16)((1u << (d - d16)) - 1);
-    int j = 0;
-    for (; j + 4 <= n_keys; j += 4) {
-        const float *k0 = k + (long)j * ld, *k1 = k0 + ld, *k2 = k1 + ld, *k3 = k2 + ld;
-        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        for (int i = 0; i < d16; i += 16) {
-            const __m512 qi = _mm512_loadu_ps(q + i);
-            a0 = _mm512_fmadd_ps(qi, _mm512_loadu_ps(k0 + i), a0);
-            a1 = _mm512_fmadd_ps(qi, _mm512_loadu_ps(k1 + i), a1);
-            a2 = _mm512_fmadd_ps(qi, _mm512_loadu_ps(k2 + i), a2);
-            a3 = _mm512_fmadd_ps(qi, _mm512_loadu_ps(k3 + i), a3);
-        }
-        if (tail) {
-            const __m512 qi = _mm512_maskz_loadu_ps(tail, q + d16);
-            a0 = _mm512_fmadd_ps(qi, _mm512_maskz_loadu_ps(tail, k0 + d16), a0);
-            a1 = _mm512_fmadd_ps(qi, _mm512_maskz_loadu_ps(tail, k1 + d16), a1);
-            a2 = _mm512_fmadd_ps(qi, _mm512_maskz_loadu_ps(tail, k2 + d16), a2);
-            a3 = _mm512_fmadd_ps(qi, _mm512_maskz_loadu_ps(tail, k3 + d16), a3);
-        }
-        _mm_storeu_ps(scores + j, _mm_mul_ps(hsum4(a0, a1, a2, a3), _mm_set1_ps(scale)));
-    }
-    for (; j < n_keys; j++) {
-        const float *kj = k + (long)j * ld;
-        __m512 a = _mm512_setzero_ps();
-        for (int i = 0; i < d16; i += 16)
-            a = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), _mm512_loadu_ps(kj + i), a);
-        if (tail)
-            a = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, q + d16),
-                                _mm512_maskz_loadu_ps(tail, kj + d16), a);
-        scores[j] = _mm512_reduce_add_ps(a) * scale;
-    }
+    scores_body(q, k, ld, n_keys, d, scale, scores, 0);
 }
-
-static void weighted_sum_avx512(const float *p, const float *v, int ld, int n_keys, int d,
-                                float *out) {
-    int i = 0;
-    for (; i + 64 <= d; i += 64) {
-        __m512 a0 = _mm512_loadu_ps(out + i), a1 = _mm512_loadu_ps(out + i + 16);
-        __m512 a2 = _mm512_loadu_ps(out + i + 32), a3 = _mm512_loadu_ps(out + i + 48);
-        for (int j = 0; j < n_keys; j++) {
-            const float *vj = v + (long)j * ld + i;
-            const __m512 pj = _mm512_set1_ps(p[j]);
-            a0 = _mm512_fmadd_ps(pj, _mm512_loadu_ps(vj), a0);
-            a1 = _mm512_fmadd_ps(pj, _mm512_loadu_ps(vj + 16), a1);
-            a2 = _mm512_fmadd_ps(pj, _mm512_loadu_ps(vj + 32), a2);
-            a3 = _mm512_fmadd_ps(pj, _mm512_loadu_ps(vj + 48), a3);
-        }
-        _mm512_storeu_ps(out + i, a0);
-        _mm512_storeu_ps(out + i + 16, a1);
-        _mm512_storeu_ps(out + i + 32, a2);
-        _mm512_storeu_ps(out + i + 48, a3);
-    }
-    for (; i < d; i += 16) {
-        const int left = d - i;
-        const __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
-        __m512 a = _mm512_maskz_loadu_ps(m, out + i);
-        for (int j = 0; j < n_keys; j++)
-            a = _mm512_fmadd_ps(_mm512_set1_ps(p[j]), _mm512_maskz_loadu_ps(m, v + (long)j * ld + i),
-                                a);
-        _mm512_mask_storeu_ps(out + i, m, a);
-    }
-}
-
-/* 16 fp16 values at p widened to fp32; m masks the tail (masked-off lanes read as 0). */
-static inline __m512 load16_f16(const uint16_t *p) {
-    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
-}
-static inline __m512 maskz_load16_f16(__mmask16 m, const uint16_t *p) {
-    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p));
-}
-
 static void scores_f16_avx512(const float *q, const uint16_t *k, int ld, int n_keys, int d,
                               float scale, float *scores) {
-    const int d16 = d & ~15;
-    const __mmask16 tail = (__mmask16)((1u << (d - d16)) - 1);
-    int j = 0;
-    for (; j + 4 <= n_keys; j += 4) {
-        const uint16_t *k0 = k + (long)j * ld, *k1 = k0 + ld, *k2 = k1 + ld, *k3 = k2 + ld;
-        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        for (int i = 0; i < d16; i += 16) {
-            const __m512 qi = _mm512_loadu_ps(q + i);
-            a0 = _mm512_fmadd_ps(qi, load16_f16(k0 + i), a0);
-            a1 = _mm512_fmadd_ps(qi, load16_f16(k1 + i), a1);
-            a2 = _mm512_fmadd_ps(qi, load16_f16(k2 + i), a2);
-            a3 = _mm512_fmadd_ps(qi, load16_f16(k3 + i), a3);
-        }
-        if (tail) {
-            const __m512 qi = _mm512_maskz_loadu_ps(tail, q + d16);
-            a0 = _mm512_fmadd_ps(qi, maskz_load16_f16(tail, k0 + d16), a0);
-            a1 = _mm512_fmadd_ps(qi, maskz_load16_f16(tail, k1 + d16), a1);
-            a2 = _mm512_fmadd_ps(qi, maskz_load16_f16(tail, k2 + d16), a2);
-            a3 = _mm512_fmadd_ps(qi, maskz_load16_f16(tail, k3 + d16), a3);
-        }
-        _mm_storeu_ps(scores + j, _mm_mul_ps(hsum4(a0, a1, a2, a3), _mm_set1_ps(scale)));
-    }
-    for (; j < n_keys; j++) {
-        const uint16_t *kj = k + (long)j * ld;
-        __m512 a = _mm512_setzero_ps();
-        for (int i = 0; i < d16; i += 16)
-            a = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), load16_f16(kj + i), a);
-        if (tail)
-            a = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, q + d16), maskz_load16_f16(tail, kj + d16),
-                                a);
-        scores[j] = _mm512_reduce_add_ps(a) * scale;
-    }
+    scores_body(q, k, ld, n_keys, d, scale, scores, 1);
 }
-
+static void weighted_sum_avx512(const float *p, const float *v, int ld, int n_keys, int d,
+                                float *out) {
+    weighted_sum_body(p, v, ld, n_keys, d, out, 0);
+}
 static void weighted_sum_f16_avx512(const float *p, const uint16_t *v, int ld, int n_keys, int d,
                                     float *out) {
-    int i = 0;
-    for (; i + 64 <= d; i += 64) {
-        __m512 a0 = _mm512_loadu_ps(out + i), a1 = _mm512_loadu_ps(out + i + 16);
-        __m512 a2 = _mm512_loadu_ps(out + i + 32), a3 = _mm512_loadu_ps(out + i + 48);
-        for (int j = 0; j < n_keys; j++) {
-            const uint16_t *vj = v + (long)j * ld + i;
-            const __m512 pj = _mm512_set1_ps(p[j]);
-            a0 = _mm512_fmadd_ps(pj, load16_f16(vj), a0);
-            a1 = _mm512_fmadd_ps(pj, load16_f16(vj + 16), a1);
-            a2 = _mm512_fmadd_ps(pj, load16_f16(vj + 32), a2);
-            a3 = _mm512_fmadd_ps(pj, load16_f16(vj + 48), a3);
-        }
-        _mm512_storeu_ps(out + i, a0);
-        _mm512_storeu_ps(out + i + 16, a1);
-        _mm512_storeu_ps(out + i + 32, a2);
-        _mm512_storeu_ps(out + i + 48, a3);
-    }
-    for (; i < d; i += 16) {
-        const int left = d - i;
-        const __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
-        __m512 a = _mm512_maskz_loadu_ps(m, out + i);
-        for (int j = 0; j < n_keys; j++)
-            a = _mm512_fmadd_ps(_mm512_set1_ps(p[j]), maskz_load16_f16(m, v + (long)j * ld + i), a);
-        _mm512_mask_storeu_ps(out + i, m, a);
-    }
+    weighted_sum_body(p, v, ld, n_keys, d, out, 1);
 }
 
 /* vcvtps2ph with round-to-nearest-even: the same bits as half_f32_to_f16 (subnormals,
