@@ -24,14 +24,33 @@ def scitldr(split):
     return out
 
 
-def train_pairs():
-    """(source with prefix, target, task) for every training example."""
+def scitldr_oracle_sentences(split):
+    """(abstract, its sentence that SciTLDR labels closest to the TLDR by ROUGE) per paper
+    that has a labelled sentence: the dataset's own extractive oracle (`source_labels`)."""
+    out = []
+    with open(need_shared(f"datasets/scitldr/{split}.jsonl"), encoding="utf-8") as f:
+        for line in f:
+            j = json.loads(line)
+            sents = [s.strip() for s in j["source"]]
+            picked = [s for s, lab in zip(sents, j["source_labels"]) if lab == 1]
+            if picked:
+                out.append((" ".join(sents), picked[0]))
+    return out
+
+
+def train_pairs(oracle_summaries=False):
+    """(source with prefix, target, task) for every training example. With oracle_summaries,
+    each abstract is also paired with its oracle sentence: 1,992 abstracts are too few for a
+    model trained from scratch to learn to read its input (it wrote one sentence for every
+    abstract), and copying the salient sentence is the easier lesson that teaches it."""
     en = multi30k("train", "en")
     pairs = []
     for lang, key in (("de", "translation_en_to_de"), ("fr", "translation_en_to_fr")):
         pairs += [(PREFIX[key] + s, t, key) for s, t in zip(en, multi30k("train", lang))]
     for src, tgts in scitldr("train"):
         pairs += [(PREFIX["summarization"] + src, t, "summarization") for t in tgts]
+    if oracle_summaries:
+        pairs += [(PREFIX["summarization"] + src, s, "summarization") for src, s in scitldr_oracle_sentences("train")]
     return pairs
 
 

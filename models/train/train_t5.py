@@ -78,11 +78,26 @@ def main():
                          "--d/--ff/--heads/--layers must match it)")
     ap.add_argument("--save-every", type=int, default=500,
                     help="also write the checkpoint every N steps, so a long run can be evaluated (or stopped) early")
+    ap.add_argument("--state", default=None,
+                    help="also write the optimizer, schedule and data-order state here at every save (fp32, "
+                         "~3x the model: keep it outside the repo), so --resume can go on exactly")
+    ap.add_argument("--resume", action="store_true",
+                    help="go on from --state and the weights in --out, with the same arguments as the run "
+                         "that wrote them: a multi-hour run can span sessions")
+    ap.add_argument("--stop-at", type=int, default=None,
+                    help="stop after this many steps of the --steps schedule (writing --state): one "
+                         "session's share of a long run, which --resume continues")
+    ap.add_argument("--oracle-summaries", action="store_true",
+                    help="also train each SciTLDR abstract -> its oracle sentence (see t5_data.train_pairs)")
     a = ap.parse_args()
+    if a.resume and not a.state:
+        ap.error("--resume needs --state")
     threads = set_threads()
     seed_all(a.seed)
     clock = Clock()
     os.makedirs(a.out, exist_ok=True)
+    if a.resume:
+        a.init = a.out
     if a.init:
         if os.path.abspath(a.init) != os.path.abspath(a.out):
             shutil.copy(os.path.join(a.init, "spiece.model"), a.out)
@@ -90,7 +105,7 @@ def main():
     else:
         sp = train_spm(a.out, a.vocab, a.seed)
     eos = 1
-    pairs = t5_data.train_pairs()
+    pairs = t5_data.train_pairs(a.oracle_summaries)
     data = []
     for s, t, task in pairs:
         data.append((sp.encode(s)[:a.max_src - 1] + [eos], sp.encode(t)[:a.max_tgt - 1] + [eos], task))
@@ -116,6 +131,8 @@ def main():
     rng = random.Random(a.seed)
 
     def epoch_batches():
+        """One epoch's batches, shuffled by rng: resume restores rng as it was when the
+        epoch began and skips the batches already done, so the order is the same."""
         idx = list(range(len(data)))
         rng.shuffle(idx)
         out = []
@@ -135,7 +152,21 @@ def main():
         rng.shuffle(out)
         return out
 
-    step, t0, hist, epoch, recent = 0, clock.s(), [], 0, []
+    step, t0, hist, epoch, recent, done_in_epoch = 0, clock.s(), [], 0, [], 0
+    epoch_rng = rng.getstate()
+    train_s_before = 0.0
+    if a.resume:
+        st = torch.load(a.state, weights_only=False)
+        if st["args"]["steps"] != a.steps:
+            sys.exit(f"--resume: the state was written by a run of {st['args']['steps']} steps, not {a.steps}")
+        opt.load_state_dict(st["opt"])
+        sched.load_state_dict(st["sched"])
+        step, epoch, hist, done_in_epoch = st["step"], st["epoch"] - 1, st["hist"], st["done_in_epoch"]
+        epoch_rng, train_s_before = st["epoch_rng"], st["train_s"]
+        torch.set_rng_state(st["torch_rng"])
+        # the saved fp32 weights: model.safetensors holds them rounded to F16
+        model.load_state_dict(st["model"])
+        log(f"resumed at step {step} (epoch {epoch + 1}, batch {done_in_epoch})")
 
     def save(steps_done):
         write_safetensors(os.path.join(a.out, "model.safetensors"), model.hf_state(), "F16")
@@ -148,11 +179,22 @@ def main():
         write_json(os.path.join(a.out, "train_log.json"), {
             "args": vars(a) | {"out": os.path.relpath(a.out, REPO)}, "threads": threads, "params": n_params,
             "pairs": len(data), "steps_done": steps_done, "epochs_started": epoch, "tokenizer_s": round(t_tok, 1),
-            "train_s": round(clock.s() - t0, 1), "total_s": round(clock.s(), 1), "curve": hist})
-    while step < a.steps:
+            "train_s": round(train_s_before + clock.s() - t0, 1), "total_s": round(clock.s(), 1), "curve": hist})
+        if a.state:
+            tmp = a.state + ".tmp"
+            torch.save({"args": vars(a), "opt": opt.state_dict(), "sched": sched.state_dict(),
+                        "model": model.state_dict(), "step": steps_done, "epoch": epoch,
+                        "done_in_epoch": done_in_epoch, "epoch_rng": epoch_rng, "hist": hist,
+                        "torch_rng": torch.get_rng_state(), "train_s": train_s_before + clock.s() - t0}, tmp)
+            os.replace(tmp, a.state)
+    rng.setstate(epoch_rng)
+    end = min(a.steps, a.stop_at) if a.stop_at else a.steps
+    while step < end:
         epoch += 1
-        for b in epoch_batches():
-            if step >= a.steps:
+        epoch_rng = rng.getstate()
+        batches = epoch_batches()[done_in_epoch:]
+        for b in batches:
+            if step >= end:
                 break
             src = pad([data[j][0] for j in b])
             tgt = pad([data[j][1] for j in b], -100)
@@ -174,8 +216,11 @@ def main():
                 hist.append([step, round(mean, 4)])
                 recent.clear()
             step += 1
-            if a.save_every and step % a.save_every == 0 and step < a.steps:
+            done_in_epoch += 1
+            if a.save_every and step % a.save_every == 0 and step < end:
                 save(step)
+        else:
+            done_in_epoch = 0
     save(step)
     log(f"wrote {a.out} in {clock.s():.0f}s")
 
