@@ -143,6 +143,7 @@ static int apply(tf_gen_request *r, const field *f, json_t *v, const tf_req_limi
     }
     double max = f->key == K_MAX_NEW ? lim->max_new_tokens : f->max;
     if (!(f->min_open ? num > f->min : num >= f->min) || !(num <= max) || !isfinite(num)) {
+        if (f->key == K_MAX_NEW) return req_max_new_refused(f->name, lim->max_new_tokens, json_integer_value(v), e);
         if (f->kind == F_INT)
             return herr_set(e, HERR_OUT_OF_RANGE, "%s must be between %.0f and %.0f, got %lld", f->name, f->min, max,
                             (long long)json_integer_value(v));
@@ -162,6 +163,11 @@ static int apply(tf_gen_request *r, const field *f, json_t *v, const tf_req_limi
     default: break;
     }
     return 0;
+}
+
+int req_max_new_refused(const char *name, int limit, long long got, tf_http_error *e) {
+    return herr_set(e, HERR_OUT_OF_RANGE, "%s must be between 1 and %d (the server's max_new_tokens limit), got %lld",
+                    name, limit, got);
 }
 
 json_t *req_load_object(const char *body, size_t len, tf_http_error *e) {
@@ -219,6 +225,8 @@ int req_parse(tf_req_api api, const char *body, size_t len, const tf_req_limits 
         rc = herr_set(e, HERR_OUT_OF_RANGE, "prompt must not be empty");
         goto done;
     }
+    /* only the default can pass the limit here (a value sent over it was refused above):
+     * the client did not ask for it, so it is cut, as /v1/translate cuts a task default */
     if (r->params.max_new_tokens > lim->max_new_tokens) r->params.max_new_tokens = lim->max_new_tokens;
     tf_err err = {0};
     if (gen_params_check(&r->params, &err) < 0) rc = herr_set(e, HERR_OUT_OF_RANGE, "%s", err.msg);

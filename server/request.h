@@ -66,6 +66,11 @@ void req_sentiment_close(tf_sentiment_request *r);
  * with a JSON body loads it here. */
 json_t *req_load_object(const char *body, size_t len, tf_http_error *e);
 
+/* 422 out_of_range for a max_new_tokens (max_tokens) outside 1..limit, the server's
+ * max_new_tokens option: the message names the field, the bound and where it comes from.
+ * Every route that generates refuses the same way (a default over the limit is cut instead). */
+int req_max_new_refused(const char *name, int limit, long long got, tf_http_error *e);
+
 int req_parse(tf_req_api api, const char *body, size_t len, const tf_req_limits *lim, tf_gen_request *out,
               tf_http_error *e);
 void req_close(tf_gen_request *r);

@@ -297,6 +297,15 @@ class Hostile(unittest.TestCase):
                          ("min_new_tokens", 3), ("max_new_tokens", 0), ("no_repeat_ngram_size", 65)):
                 self.expect("POST", path, dict(t, **{f: v}), 422, "out_of_range", f)
             self.expect("POST", path, {"texts": ["a"] * 65}, 422, "out_of_range", "texts")
+        # max_new_tokens over the server's --max-new-tokens is refused the same way on every
+        # route that generates, the message naming the limit (translate/summarize used to cut it)
+        for path, field in (("/v1/generate", "max_new_tokens"), ("/v1/completions", "max_tokens"),
+                            ("/v1/translate", "max_new_tokens"), ("/v1/summarize", "max_new_tokens")):
+            base = dict(POST_ROUTES[path][1])
+            for v in (MAX_NEW + 1, 10 ** 6, 2 ** 63 - 1):
+                js = self.expect("POST", path, dict(base, **{field: v}), 422, "out_of_range", field)
+                self.assertIn("between 1 and %d (the server's max_new_tokens limit), got %d" % (MAX_NEW, v),
+                              js["error"]["message"])
         self.expect("POST", "/v1/translate", {"text": "a", "target_lang": "xx"}, 422, "out_of_range", "xx")
         self.expect("POST", "/v1/sentiment", {"texts": ["a"] * (MAX_TEXTS + 1)}, 413, "too_many_texts")
         self.assert_alive()
@@ -314,10 +323,15 @@ class Hostile(unittest.TestCase):
             t = {"text": "A dog runs in the park.", "max_new_tokens": 3}
             for extra in ({"num_beams": 32}, {"num_beams": 4, "no_repeat_ngram_size": 1, "early_stopping": True},
                           {"num_beams": 2, "length_penalty": -10}, {"num_beams": 2, "length_penalty": 10},
-                          {"min_new_tokens": 3}, {"max_new_tokens": 10 ** 6}, {"texts": ["a"] * 64, "text": None},
+                          {"min_new_tokens": 3}, {"max_new_tokens": MAX_NEW}, {"texts": ["a"] * 64, "text": None},
                           {"no_repeat_ngram_size": 64}, {"truncate": True, "text": "word " * 2000}):
                 self.expect("POST", path, dict(t, **extra), 200)
         self.expect("POST", "/v1/sentiment", {"texts": ["x"] * MAX_TEXTS, "truncate": True}, 200)
+        # The bundled T5's task defaults (max_length 128 and 200: 127 and 199 new tokens) are
+        # over this daemon's limit: a request that leaves max_new_tokens out is cut to it.
+        for path in ("/v1/translate", "/v1/summarize"):
+            js = self.expect("POST", path, {"text": "A dog runs in the park.", "min_new_tokens": MAX_NEW}, 200)
+            self.assertEqual(js["details"][0]["output_tokens"], MAX_NEW)
 
     def test_empty_long_and_odd_strings(self):
         # Empty inputs: a prompt is 422 (it must have tokens), a text 400 (as for sentiment).

@@ -72,7 +72,10 @@ START_TEST(types_are_400_ranges_are_422) {
     refused(REQ_GENERATE, "{\"prompt\":\"x\",\"stop\":\"s\"}", HERR_INVALID_FIELD, "stop must be an array");
     refused(REQ_GENERATE, "{\"prompt\":\"x\",\"stop\":[\"a\",2]}", HERR_INVALID_FIELD, "stop[1]");
     refused(REQ_GENERATE, "{\"prompt\":\"x\",\"extra\":1}", HERR_INVALID_FIELD, "unknown field 'extra'");
-    refused(REQ_GENERATE, "{\"prompt\":\"x\",\"max_new_tokens\":101}", HERR_OUT_OF_RANGE, "between 1 and 100");
+    refused(REQ_GENERATE, "{\"prompt\":\"x\",\"max_new_tokens\":101}", HERR_OUT_OF_RANGE,
+            "max_new_tokens must be between 1 and 100 (the server's max_new_tokens limit), got 101");
+    refused(REQ_COMPLETIONS, "{\"prompt\":\"x\",\"max_tokens\":0}", HERR_OUT_OF_RANGE,
+            "max_tokens must be between 1 and 100 (the server's max_new_tokens limit), got 0");
     refused(REQ_GENERATE, "{\"prompt\":\"x\",\"top_p\":0}", HERR_OUT_OF_RANGE, "top_p must be in (0, 1]");
     refused(REQ_GENERATE, "{\"prompt\":\"x\",\"temperature\":-0.1}", HERR_OUT_OF_RANGE, "temperature");
     refused(REQ_GENERATE, "{\"prompt\":\"x\",\"seed\":-1}", HERR_OUT_OF_RANGE, "seed");
