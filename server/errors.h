@@ -4,6 +4,13 @@
  * its HTTP status and its JSON "type". Bodies are always
  * {"error": {"type": "...", "message": "..."}}; openapi.yaml lists the same rows.
  *
+ * One rule picks the status of a bad request on every route (openapi.yaml states it for
+ * clients): 400 when the body is not what the schema describes (not JSON, not an object,
+ * an unknown or missing field, a wrong JSON type, fields that exclude each other); 422
+ * when a value of the right type breaks a limit (a range, an empty or too long string or
+ * list, a name outside its set, too many tokens); 413 when the request is bigger than the
+ * server takes in one go (body bytes, number of texts).
+ *
  *     tf_http_error e;
  *     herr_set(&e, HERR_INVALID_FIELD, "max_new_tokens must be an integer");
  *     char *body = herr_body(&e);   // malloc'd JSON

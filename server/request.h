@@ -44,8 +44,8 @@ typedef struct tf_gen_request {
 
 /* POST /v1/sentiment: {"text": str} or {"texts": [str, ...]}, "truncate", "model",
  * "return_attention", "attention_layers", "attention_heads".
- * Unknown fields and wrong types are 400 (named), an empty text 400, more than max_texts
- * texts 413 (too_many_texts). */
+ * Unknown fields and wrong types are 400 (named), an empty text or texts list 422
+ * (out_of_range), more than max_texts texts 413 (too_many_texts), as on /v1/translate. */
 typedef struct tf_sentiment_request {
     char **texts;  /* owned, [n_texts], each owned and NUL-terminated */
     size_t *lens;  /* owned, [n_texts] */

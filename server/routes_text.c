@@ -91,30 +91,36 @@ static int parse_body(int translate, int max_new_limit, const char *body, size_t
         if (strcmp(key, "text") == 0) {
             if (!json_is_string(v)) return herr_set(e, HERR_INVALID_FIELD, "text must be a string");
             if (q->n_texts) return herr_set(e, HERR_INVALID_FIELD, "give text or texts, not both");
-            /* as for /v1/sentiment: the model would answer from the task prefix alone */
-            if (json_string_length(v) == 0) return herr_set(e, HERR_INVALID_FIELD, "text must not be empty");
+            /* the model would answer from the task prefix alone */
+            if (json_string_length(v) == 0) return herr_set(e, HERR_OUT_OF_RANGE, "text must not be empty");
             q->texts[0] = json_string_value(v);
             q->lens[0] = json_string_length(v);
             q->n_texts = 1;
         } else if (strcmp(key, "texts") == 0) {
             if (!json_is_array(v)) return herr_set(e, HERR_INVALID_FIELD, "texts must be an array of strings");
             if (q->n_texts) return herr_set(e, HERR_INVALID_FIELD, "give text or texts, not both");
-            if (json_array_size(v) < 1 || json_array_size(v) > MAX_TEXTS)
-                return herr_set(e, HERR_OUT_OF_RANGE, "texts must hold 1 to %d strings", MAX_TEXTS);
-            size_t i;
+            size_t i, n = json_array_size(v);
             json_t *t;
-            json_array_foreach(v, i, t) {
+            json_array_foreach(v, i, t) { /* the type first (400), then the limits */
                 if (!json_is_string(t)) return herr_set(e, HERR_INVALID_FIELD, "texts[%zu] must be a string", i);
+            }
+            if (n == 0) return herr_set(e, HERR_OUT_OF_RANGE, "texts must hold at least one string");
+            if (n > MAX_TEXTS)
+                return herr_set(e, HERR_TOO_MANY_TEXTS, "texts holds %zu texts; at most %d per request", n, MAX_TEXTS);
+            json_array_foreach(v, i, t) {
                 if (json_string_length(t) == 0)
-                    return herr_set(e, HERR_INVALID_FIELD, "texts[%zu] must not be empty", i);
+                    return herr_set(e, HERR_OUT_OF_RANGE, "texts[%zu] must not be empty", i);
                 q->texts[i] = json_string_value(t);
                 q->lens[i] = json_string_length(t);
             }
-            q->n_texts = (int)json_array_size(v);
+            q->n_texts = (int)n;
         } else if (translate && (strcmp(key, "source_lang") == 0 || strcmp(key, "target_lang") == 0)) {
-            if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > 15 ||
+            if (!json_is_string(v)) return herr_set(e, HERR_INVALID_FIELD, "%s must be a string such as \"en\"", key);
+            /* read as a C string into the task key: a NUL would cut it */
+            if (json_string_length(v) == 0 || json_string_length(v) > 15 ||
                 strlen(json_string_value(v)) != json_string_length(v))
-                return herr_set(e, HERR_INVALID_FIELD, "%s must be a language code such as \"en\"", key);
+                return herr_set(e, HERR_OUT_OF_RANGE, "%s must be a language code such as \"en\" (1 to 15 bytes, "
+                                "no U+0000)", key);
             *(key[0] == 's' ? &q->src : &q->tgt) = json_string_value(v);
         } else if (strcmp(key, "model") == 0) {
             if (!json_is_string(v)) return herr_set(e, HERR_INVALID_FIELD, "model must be a string");

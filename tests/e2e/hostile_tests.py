@@ -71,8 +71,10 @@ def wrong_values(spec, schema):
 
 
 def outside_values(field, schema):
-    """(value, status) pairs just outside a property's documented bounds (422; an empty
-    text is 400, as the routes document), and values at the bounds."""
+    """(value, status) pairs just outside a property's documented bounds, and values at the
+    bounds. By the API's rule (openapi.yaml, info) a value of the right type that breaks a
+    limit is 422, empty strings and lists included, except more texts than a route takes
+    in one request: 413."""
     t = schema.get("type")
     types = set(t if isinstance(t, list) else [t])
     bad, edge = [], []
@@ -88,12 +90,12 @@ def outside_values(field, schema):
             bad += [(schema["exclusiveMinimum"], 422), (-1e308, 422)]
     if "array" in types:
         items = schema.get("items", {})
-        if "minItems" in schema:  # sentiment's texts (its maximum is a server option) say 400
-            bad.append(([], 400 if field == "texts" and "maxItems" not in schema else 422))
+        if "minItems" in schema:
+            bad.append(([], 422))
         if "maxItems" in schema:
-            bad.append((["ab"] * (schema["maxItems"] + 1), 422))
+            bad.append((["ab"] * (schema["maxItems"] + 1), 413 if field == "texts" else 422))
         if items.get("minLength"):
-            bad.append(([""], 400 if field == "texts" else 422))
+            bad.append(([""], 422))
         if "maxLength" in items:
             bad.append((["\u00e9" * (items["maxLength"] // 2 + 1)], 422))  # over the bound in bytes
             edge.append(["\u00e9" * (items["maxLength"] // 2)])
@@ -101,7 +103,9 @@ def outside_values(field, schema):
             bad.append(([-1], 422))
             edge.append([0])
     if "string" in types and schema.get("minLength"):
-        bad.append(("", 400))
+        bad.append(("", 422))
+    if "string" in types and "maxLength" in schema:
+        bad.append(("d" * (schema["maxLength"] + 1), 422))
     return bad, edge
 
 
@@ -269,8 +273,7 @@ class Hostile(unittest.TestCase):
                     body = dict(base, **{field: v})
                     if field == "texts":
                         body.pop("text")
-                    self.expect("POST", path, body, status, "out_of_range" if status == 422 else "invalid_field",
-                                field)
+                    self.expect("POST", path, body, status, {422: "out_of_range", 413: "too_many_texts"}[status], field)
                 for v in edge:
                     body = dict(base, **{field: v})
                     if field == "texts":
@@ -296,7 +299,7 @@ class Hostile(unittest.TestCase):
             for f, v in (("num_beams", 0), ("num_beams", 33), ("length_penalty", 11), ("length_penalty", -1e308),
                          ("min_new_tokens", 3), ("max_new_tokens", 0), ("no_repeat_ngram_size", 65)):
                 self.expect("POST", path, dict(t, **{f: v}), 422, "out_of_range", f)
-            self.expect("POST", path, {"texts": ["a"] * 65}, 422, "out_of_range", "texts")
+            self.expect("POST", path, {"texts": ["a"] * 65}, 413, "too_many_texts", "at most 64")
         # max_new_tokens over the server's --max-new-tokens is refused the same way on every
         # route that generates, the message naming the limit (translate/summarize used to cut it)
         for path, field in (("/v1/generate", "max_new_tokens"), ("/v1/completions", "max_tokens"),
@@ -334,20 +337,38 @@ class Hostile(unittest.TestCase):
             self.assertEqual(js["details"][0]["output_tokens"], MAX_NEW)
 
     def test_empty_long_and_odd_strings(self):
-        # Empty inputs: a prompt is 422 (it must have tokens), a text 400 (as for sentiment).
-        self.expect("POST", "/v1/generate", {"prompt": ""}, 422, "out_of_range", "prompt")
-        self.expect("POST", "/v1/completions", {"prompt": ""}, 422, "out_of_range", "prompt")
-        self.expect("POST", "/v1/completions", {"prompt": [""]}, 422, "out_of_range", "prompt")
+        # Empty inputs on every route, by the API's one rule: an empty string or list of the
+        # right type breaks a limit (422 out_of_range); a missing field, a wrong type (an
+        # element's included) or fields that exclude each other are the schema's (400).
+        for path, field in (("/v1/generate", "prompt"), ("/v1/completions", "prompt")):
+            self.expect("POST", path, {field: ""}, 422, "out_of_range", "prompt")
+            self.expect("POST", path, {}, 400, "invalid_field", "prompt")
+            self.expect("POST", path, {field: 5}, 400, "invalid_field", "prompt")
+        for prompt in ([""], [], ["a", "b"]):  # the OpenAI dialect: an array of exactly one string
+            self.expect("POST", "/v1/completions", {"prompt": prompt}, 422, "out_of_range", "prompt")
+        for prompt in ([1], ["a", None], [["a"]]):
+            self.expect("POST", "/v1/completions", {"prompt": prompt}, 400, "invalid_field", "prompt")
         for path in ("/v1/translate", "/v1/summarize", "/v1/sentiment"):
-            self.expect("POST", path, {"text": ""}, 400, "invalid_field", "text")
-            self.expect("POST", path, {"texts": ["a", ""]}, 400, "invalid_field", "texts[1]")
-            self.expect("POST", path, {"texts": []}, 422 if path != "/v1/sentiment" else 400, None, "texts")
+            self.expect("POST", path, {"text": ""}, 422, "out_of_range", "text must not be empty")
+            self.expect("POST", path, {"texts": []}, 422, "out_of_range", "texts must hold at least one string")
+            self.expect("POST", path, {"texts": [""]}, 422, "out_of_range", "texts[0]")
+            self.expect("POST", path, {"texts": ["a", ""]}, 422, "out_of_range", "texts[1]")
+            self.expect("POST", path, {"texts": ["", 7]}, 400, "invalid_field", "texts[1]")  # the type first
             self.expect("POST", path, {}, 400, "invalid_field", "text")
             self.expect("POST", path, {"text": "a", "texts": ["b"]}, 400, "invalid_field", "text")
-        self.expect("POST", "/v1/generate", {}, 400, "invalid_field", "prompt")
-        self.expect("POST", "/v1/translate", {"text": "a", "source_lang": ""}, 400, "invalid_field", "source_lang")
-        self.expect("POST", "/v1/translate", {"text": "a", "target_lang": "d" * 16}, 400, "invalid_field", "target_lang")
+            self.expect("POST", path, {"text": 5}, 400, "invalid_field", "text")
+            self.expect("POST", path, {"texts": "a"}, 400, "invalid_field", "texts")
+        for path, (_, base) in POST_ROUTES.items():  # a list that must name something
+            if path != "/v1/completions":
+                self.expect("POST", path, dict(base, return_attention="full", attention_layers=[]), 422,
+                            "out_of_range", "attention_layers")
+        for field in ("source_lang", "target_lang"):
+            for v in ("", "d" * 16, "e\u0000n"):
+                self.expect("POST", "/v1/translate", {"text": "a", field: v}, 422, "out_of_range", field)
+            self.expect("POST", "/v1/translate", {"text": "a", field: 5}, 400, "invalid_field", field)
         self.expect("POST", "/v1/translate", {"text": "a", "target_lang": "\u00e9" * 7}, 422, "out_of_range")
+        self.expect("POST", "/v1/generate", {"prompt": "a", "stop": [""]}, 422, "out_of_range", "stop[0]")
+        self.expect("POST", "/v1/generate", {"prompt": "a", "stop": []}, 200)  # no stop strings: nothing to break
         # Long inputs under the body limit: too many tokens.
         long_text = "word " * 12000
         self.expect("POST", "/v1/generate", {"prompt": long_text}, 422, "prompt_too_long")
