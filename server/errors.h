@@ -26,6 +26,7 @@
 #define HERR_MAP(X)                                          \
     X(INVALID_JSON, 400, "invalid_json")                     \
     X(INVALID_FIELD, 400, "invalid_field")                   \
+    X(INVALID_FRAMING, 400, "invalid_framing")               \
     X(UNAUTHORIZED, 401, "unauthorized")                     \
     X(NOT_FOUND, 404, "not_found")                           \
     X(MODEL_NOT_FOUND, 404, "model_not_found")               \
@@ -39,6 +40,7 @@
     X(KV_BUDGET_EXCEEDED, 422, "kv_budget_exceeded")         \
     X(QUEUE_FULL, 429, "queue_full")                         \
     X(INTERNAL, 500, "internal_error")                       \
+    X(UNSUPPORTED_TRANSFER_ENCODING, 501, "unsupported_transfer_encoding") \
     X(NOT_READY, 503, "not_ready")                           \
     X(DRAINING, 503, "draining")                             \
     X(QUEUE_TIMEOUT, 503, "queue_timeout")                   \
