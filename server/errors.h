@@ -4,6 +4,13 @@
  * its HTTP status and its JSON "type". Bodies are always
  * {"error": {"type": "...", "message": "..."}}; openapi.yaml lists the same rows.
  *
+ * One rule picks the status of a bad request on every route (openapi.yaml states it for
+ * clients): 400 when the body is not what the schema describes (not JSON, not an object,
+ * an unknown or missing field, a wrong JSON type, fields that exclude each other); 422
+ * when a value of the right type breaks a limit (a range, an empty or too long string or
+ * list, a name outside its set, too many tokens); 413 when the request is bigger than the
+ * server takes in one go (body bytes, number of texts).
+ *
  *     tf_http_error e;
  *     herr_set(&e, HERR_INVALID_FIELD, "max_new_tokens must be an integer");
  *     char *body = herr_body(&e);   // malloc'd JSON
@@ -19,6 +26,7 @@
 #define HERR_MAP(X)                                          \
     X(INVALID_JSON, 400, "invalid_json")                     \
     X(INVALID_FIELD, 400, "invalid_field")                   \
+    X(INVALID_FRAMING, 400, "invalid_framing")               \
     X(UNAUTHORIZED, 401, "unauthorized")                     \
     X(NOT_FOUND, 404, "not_found")                           \
     X(MODEL_NOT_FOUND, 404, "model_not_found")               \
@@ -32,6 +40,7 @@
     X(KV_BUDGET_EXCEEDED, 422, "kv_budget_exceeded")         \
     X(QUEUE_FULL, 429, "queue_full")                         \
     X(INTERNAL, 500, "internal_error")                       \
+    X(UNSUPPORTED_TRANSFER_ENCODING, 501, "unsupported_transfer_encoding") \
     X(NOT_READY, 503, "not_ready")                           \
     X(DRAINING, 503, "draining")                             \
     X(QUEUE_TIMEOUT, 503, "queue_timeout")                   \

@@ -46,6 +46,7 @@ struct http_req {
     req_state state;
     tf_buf body;                  /* owned */
     int too_large;
+    int must_close;               /* answered before its body: the connection is closed after */
     tf_job *job;                  /* one reference, or NULL */
     http_cancel_fn cancel;        /* tells the job's scheduler the client is gone */
     void *cancel_ctx;             /* borrowed: that scheduler */
@@ -178,6 +179,7 @@ void http_reply(http_req *r, int status, const char *content_type, char *body, s
     }
     if (status == 401) MHD_add_response_header(resp, "WWW-Authenticate", "Bearer");
     if (status == 429 || status == 503) MHD_add_response_header(resp, "Retry-After", "1");
+    if (r->must_close) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     r->status = status;
     r->bytes_out = len;
     r->state = R_ANSWERED;
@@ -316,6 +318,12 @@ static size_t unescape_url(void *cls, struct MHD_Connection *c, char *s) {
     return hin_unescape(s);
 }
 
+static enum MHD_Result add_framing(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+    (void)kind;
+    hin_framing_add(cls, key, value ? value : "");
+    return MHD_YES;
+}
+
 static void dispatch(http_req *r) {
     tf_http *h = r->h;
     tf_http_error e;
@@ -386,6 +394,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                            (strcmp(routes[i].method, "GET") == 0 && strcmp(method, "HEAD") == 0);
         }
         *req_cls = r;
+        /* Framing MHD would read wrongly: refused before any of the body, on every path. */
+        hin_framing f = {0};
+        MHD_get_connection_values(c, MHD_HEADER_KIND, add_framing, &f);
+        tf_http_error e;
+        if (hin_check_framing(&f, &e) < 0) {
+            r->must_close = 1;
+            http_reply_error(r, &e);
+            return MHD_YES;
+        }
         /* Refused before the upload: no "100 Continue", nothing sent for nothing. */
         if (hin_refuse_before_body(MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT),
                                    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING),

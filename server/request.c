@@ -112,10 +112,17 @@ static int apply(tf_gen_request *r, const field *f, json_t *v, const tf_req_limi
             return herr_set(e, HERR_INTERNAL, "out of memory");
         return 0;
     case F_PROMPT: /* OpenAI: a string, or an array holding exactly one string */
-        if (json_is_array(v) && json_array_size(v) == 1 && json_is_string(json_array_get(v, 0)))
+        if (json_is_array(v)) {
+            size_t i, n = json_array_size(v);
+            json_t *x;
+            json_array_foreach(v, i, x) {
+                if (!json_is_string(x)) return herr_set(e, HERR_INVALID_FIELD, "prompt[%zu] must be a string", i);
+            }
+            if (n != 1)
+                return herr_set(e, HERR_OUT_OF_RANGE, "prompt must hold exactly one string (one prompt per request), "
+                                "got %zu", n);
             v = json_array_get(v, 0);
-        else if (json_is_array(v))
-            return herr_set(e, HERR_INVALID_FIELD, "prompt must be a string or an array of one string");
+        }
         if (!json_is_string(v))
             return herr_set(e, HERR_INVALID_FIELD, "prompt must be a string or an array of one string");
         if (take_string(v, &r->prompt, &r->prompt_len)) return herr_set(e, HERR_INTERNAL, "out of memory");
@@ -143,6 +150,7 @@ static int apply(tf_gen_request *r, const field *f, json_t *v, const tf_req_limi
     }
     double max = f->key == K_MAX_NEW ? lim->max_new_tokens : f->max;
     if (!(f->min_open ? num > f->min : num >= f->min) || !(num <= max) || !isfinite(num)) {
+        if (f->key == K_MAX_NEW) return req_max_new_refused(f->name, lim->max_new_tokens, json_integer_value(v), e);
         if (f->kind == F_INT)
             return herr_set(e, HERR_OUT_OF_RANGE, "%s must be between %.0f and %.0f, got %lld", f->name, f->min, max,
                             (long long)json_integer_value(v));
@@ -162,6 +170,11 @@ static int apply(tf_gen_request *r, const field *f, json_t *v, const tf_req_limi
     default: break;
     }
     return 0;
+}
+
+int req_max_new_refused(const char *name, int limit, long long got, tf_http_error *e) {
+    return herr_set(e, HERR_OUT_OF_RANGE, "%s must be between 1 and %d (the server's max_new_tokens limit), got %lld",
+                    name, limit, got);
 }
 
 json_t *req_load_object(const char *body, size_t len, tf_http_error *e) {
@@ -219,6 +232,8 @@ int req_parse(tf_req_api api, const char *body, size_t len, const tf_req_limits 
         rc = herr_set(e, HERR_OUT_OF_RANGE, "prompt must not be empty");
         goto done;
     }
+    /* only the default can pass the limit here (a value sent over it was refused above):
+     * the client did not ask for it, so it is cut, as /v1/translate cuts a task default */
     if (r->params.max_new_tokens > lim->max_new_tokens) r->params.max_new_tokens = lim->max_new_tokens;
     tf_err err = {0};
     if (gen_params_check(&r->params, &err) < 0) rc = herr_set(e, HERR_OUT_OF_RANGE, "%s", err.msg);
@@ -243,8 +258,8 @@ static int take_text(tf_sentiment_request *r, json_t *v, const char *name, size_
         return i == (size_t)-1 ? herr_set(e, HERR_INVALID_FIELD, "%s must be a string", name)
                                : herr_set(e, HERR_INVALID_FIELD, "%s[%zu] must be a string", name, i);
     if (json_string_length(v) == 0)
-        return i == (size_t)-1 ? herr_set(e, HERR_INVALID_FIELD, "%s must not be empty", name)
-                               : herr_set(e, HERR_INVALID_FIELD, "%s[%zu] must not be empty", name, i);
+        return i == (size_t)-1 ? herr_set(e, HERR_OUT_OF_RANGE, "%s must not be empty", name)
+                               : herr_set(e, HERR_OUT_OF_RANGE, "%s[%zu] must not be empty", name, i);
     int k = r->n_texts;
     if (take_string(v, &r->texts[k], &r->lens[k])) return herr_set(e, HERR_INTERNAL, "out of memory");
     r->n_texts++;
@@ -301,8 +316,14 @@ int req_parse_sentiment(const char *body, size_t len, int max_texts, tf_sentimen
         goto done;
     }
     size_t n = texts ? json_array_size(texts) : 1;
+    for (size_t i = 0; texts && i < n; i++) { /* the type first (400), then the limits */
+        if (!json_is_string(json_array_get(texts, i))) {
+            rc = herr_set(e, HERR_INVALID_FIELD, "texts[%zu] must be a string", i);
+            goto done;
+        }
+    }
     if (n == 0) {
-        rc = herr_set(e, HERR_INVALID_FIELD, "texts must not be empty");
+        rc = herr_set(e, HERR_OUT_OF_RANGE, "texts must hold at least one string");
         goto done;
     }
     if (n > (size_t)max_texts) {

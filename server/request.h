@@ -44,8 +44,8 @@ typedef struct tf_gen_request {
 
 /* POST /v1/sentiment: {"text": str} or {"texts": [str, ...]}, "truncate", "model",
  * "return_attention", "attention_layers", "attention_heads".
- * Unknown fields and wrong types are 400 (named), an empty text 400, more than max_texts
- * texts 413 (too_many_texts). */
+ * Unknown fields and wrong types are 400 (named), an empty text or texts list 422
+ * (out_of_range), more than max_texts texts 413 (too_many_texts), as on /v1/translate. */
 typedef struct tf_sentiment_request {
     char **texts;  /* owned, [n_texts], each owned and NUL-terminated */
     size_t *lens;  /* owned, [n_texts] */
@@ -65,6 +65,11 @@ void req_sentiment_close(tf_sentiment_request *r);
  * out_of_range. Duplicate keys are malformed; U+0000 is allowed in strings. Every route
  * with a JSON body loads it here. */
 json_t *req_load_object(const char *body, size_t len, tf_http_error *e);
+
+/* 422 out_of_range for a max_new_tokens (max_tokens) outside 1..limit, the server's
+ * max_new_tokens option: the message names the field, the bound and where it comes from.
+ * Every route that generates refuses the same way (a default over the limit is cut instead). */
+int req_max_new_refused(const char *name, int limit, long long got, tf_http_error *e);
 
 int req_parse(tf_req_api api, const char *body, size_t len, const tf_req_limits *lim, tf_gen_request *out,
               tf_http_error *e);

@@ -68,13 +68,14 @@ typedef struct text_group {
 static int get_int(json_t *v, const char *name, int lo, int hi, int *out, tf_http_error *e) {
     if (!json_is_integer(v)) return herr_set(e, HERR_INVALID_FIELD, "%s must be an integer", name);
     json_int_t x = json_integer_value(v);
-    if (x < lo || x > hi) return herr_set(e, HERR_OUT_OF_RANGE, "%s must be between %d and %d", name, lo, hi);
+    if (x < lo || x > hi)
+        return herr_set(e, HERR_OUT_OF_RANGE, "%s must be between %d and %d, got %lld", name, lo, hi, (long long)x);
     *out = (int)x;
     return 0;
 }
 
-static int parse_body(int translate, const char *body, size_t len, json_t **root_out, text_req *q,
-                      tf_http_error *e) {
+static int parse_body(int translate, int max_new_limit, const char *body, size_t len, json_t **root_out,
+                      text_req *q, tf_http_error *e) {
     q->max_new = q->min_new = q->num_beams = q->no_repeat = q->early_stopping = -1;
     q->length_penalty = NAN;
     q->src = "en";
@@ -90,30 +91,36 @@ static int parse_body(int translate, const char *body, size_t len, json_t **root
         if (strcmp(key, "text") == 0) {
             if (!json_is_string(v)) return herr_set(e, HERR_INVALID_FIELD, "text must be a string");
             if (q->n_texts) return herr_set(e, HERR_INVALID_FIELD, "give text or texts, not both");
-            /* as for /v1/sentiment: the model would answer from the task prefix alone */
-            if (json_string_length(v) == 0) return herr_set(e, HERR_INVALID_FIELD, "text must not be empty");
+            /* the model would answer from the task prefix alone */
+            if (json_string_length(v) == 0) return herr_set(e, HERR_OUT_OF_RANGE, "text must not be empty");
             q->texts[0] = json_string_value(v);
             q->lens[0] = json_string_length(v);
             q->n_texts = 1;
         } else if (strcmp(key, "texts") == 0) {
             if (!json_is_array(v)) return herr_set(e, HERR_INVALID_FIELD, "texts must be an array of strings");
             if (q->n_texts) return herr_set(e, HERR_INVALID_FIELD, "give text or texts, not both");
-            if (json_array_size(v) < 1 || json_array_size(v) > MAX_TEXTS)
-                return herr_set(e, HERR_OUT_OF_RANGE, "texts must hold 1 to %d strings", MAX_TEXTS);
-            size_t i;
+            size_t i, n = json_array_size(v);
             json_t *t;
-            json_array_foreach(v, i, t) {
+            json_array_foreach(v, i, t) { /* the type first (400), then the limits */
                 if (!json_is_string(t)) return herr_set(e, HERR_INVALID_FIELD, "texts[%zu] must be a string", i);
+            }
+            if (n == 0) return herr_set(e, HERR_OUT_OF_RANGE, "texts must hold at least one string");
+            if (n > MAX_TEXTS)
+                return herr_set(e, HERR_TOO_MANY_TEXTS, "texts holds %zu texts; at most %d per request", n, MAX_TEXTS);
+            json_array_foreach(v, i, t) {
                 if (json_string_length(t) == 0)
-                    return herr_set(e, HERR_INVALID_FIELD, "texts[%zu] must not be empty", i);
+                    return herr_set(e, HERR_OUT_OF_RANGE, "texts[%zu] must not be empty", i);
                 q->texts[i] = json_string_value(t);
                 q->lens[i] = json_string_length(t);
             }
-            q->n_texts = (int)json_array_size(v);
+            q->n_texts = (int)n;
         } else if (translate && (strcmp(key, "source_lang") == 0 || strcmp(key, "target_lang") == 0)) {
-            if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > 15 ||
+            if (!json_is_string(v)) return herr_set(e, HERR_INVALID_FIELD, "%s must be a string such as \"en\"", key);
+            /* read as a C string into the task key: a NUL would cut it */
+            if (json_string_length(v) == 0 || json_string_length(v) > 15 ||
                 strlen(json_string_value(v)) != json_string_length(v))
-                return herr_set(e, HERR_INVALID_FIELD, "%s must be a language code such as \"en\"", key);
+                return herr_set(e, HERR_OUT_OF_RANGE, "%s must be a language code such as \"en\" (1 to 15 bytes, "
+                                "no U+0000)", key);
             *(key[0] == 's' ? &q->src : &q->tgt) = json_string_value(v);
         } else if (strcmp(key, "model") == 0) {
             if (!json_is_string(v)) return herr_set(e, HERR_INVALID_FIELD, "model must be a string");
@@ -133,8 +140,11 @@ static int parse_body(int translate, const char *body, size_t len, json_t **root
         } else if (strcmp(key, "length_penalty") == 0) {
             if (!json_is_number(v)) return herr_set(e, HERR_INVALID_FIELD, "length_penalty must be a number");
             q->length_penalty = (float)json_number_value(v);
-        } else if (strcmp(key, "max_new_tokens") == 0) {
-            if ((rc = get_int(v, key, 1, 1 << 20, &q->max_new, e)) < 0) return rc;
+        } else if (strcmp(key, "max_new_tokens") == 0) { /* refused over the limit, as on /v1/generate */
+            if (!json_is_integer(v)) return herr_set(e, HERR_INVALID_FIELD, "%s must be an integer", key);
+            json_int_t x = json_integer_value(v);
+            if (x < 1 || x > max_new_limit) return req_max_new_refused(key, max_new_limit, (long long)x, e);
+            q->max_new = (int)x;
         } else if (strcmp(key, "min_new_tokens") == 0) {
             if ((rc = get_int(v, key, 0, 1 << 20, &q->min_new, e)) < 0) return rc;
         } else if (strcmp(key, "num_beams") == 0) {
@@ -150,8 +160,10 @@ static int parse_body(int translate, const char *body, size_t len, json_t **root
 }
 
 /* Our defaults, then the model's for the task (task_specific_params, as transformers'
- * pipelines use them), then what the request gives; max_new_tokens capped by the server. */
-static int compose_params(const tf_model *m, const char *task_key, const text_req *q, int max_new_cap,
+ * pipelines use them), then what the request gives. A default max_new_tokens over the
+ * server's limit is cut to it (the client did not ask for it: the bundled summarization
+ * default is 199 whatever the operator's limit); a value sent over it was refused. */
+static int compose_params(const tf_model *m, const char *task_key, const text_req *q, int max_new_limit,
                           int monitor, tf_gen_params *p, tf_http_error *e) {
     gen_params_default(p);
     p->max_new_tokens = DEFAULT_MAX_NEW;
@@ -162,7 +174,7 @@ static int compose_params(const tf_model *m, const char *task_key, const text_re
     if (q->no_repeat >= 0) p->no_repeat_ngram_size = q->no_repeat;
     if (q->early_stopping >= 0) p->early_stopping = q->early_stopping;
     if (!isnan(q->length_penalty)) p->length_penalty = q->length_penalty;
-    if (p->max_new_tokens > max_new_cap) p->max_new_tokens = max_new_cap;
+    if (q->max_new < 0 && p->max_new_tokens > max_new_limit) p->max_new_tokens = max_new_limit;
     p->attn_summary = monitor || q->return_attention != ATTN_RET_NONE;
     /* a default minimum never outgrows the maximum the request asked for */
     if (q->min_new < 0 && p->min_new_tokens > p->max_new_tokens) p->min_new_tokens = p->max_new_tokens;
@@ -342,7 +354,7 @@ static void text_route(http_req *r, int translate) {
     size_t len;
     const char *body = http_body(r, &len);
     tf_gen_params params;
-    if (parse_body(translate, body, len, &root, &q, &e) < 0) goto refuse;
+    if (parse_body(translate, srv->cfg->max_new_tokens, body, len, &root, &q, &e) < 0) goto refuse;
     if (q.model && strcmp(q.model, sm->info->name) != 0) {
         herr_set(&e, HERR_MODEL_NOT_FOUND, "model '%.64s' is not loaded (loaded: %s)", q.model, sm->info->name);
         goto refuse;

@@ -72,14 +72,24 @@ START_TEST(types_are_400_ranges_are_422) {
     refused(REQ_GENERATE, "{\"prompt\":\"x\",\"stop\":\"s\"}", HERR_INVALID_FIELD, "stop must be an array");
     refused(REQ_GENERATE, "{\"prompt\":\"x\",\"stop\":[\"a\",2]}", HERR_INVALID_FIELD, "stop[1]");
     refused(REQ_GENERATE, "{\"prompt\":\"x\",\"extra\":1}", HERR_INVALID_FIELD, "unknown field 'extra'");
-    refused(REQ_GENERATE, "{\"prompt\":\"x\",\"max_new_tokens\":101}", HERR_OUT_OF_RANGE, "between 1 and 100");
+    refused(REQ_GENERATE, "{\"prompt\":\"x\",\"max_new_tokens\":101}", HERR_OUT_OF_RANGE,
+            "max_new_tokens must be between 1 and 100 (the server's max_new_tokens limit), got 101");
+    refused(REQ_COMPLETIONS, "{\"prompt\":\"x\",\"max_tokens\":0}", HERR_OUT_OF_RANGE,
+            "max_tokens must be between 1 and 100 (the server's max_new_tokens limit), got 0");
     refused(REQ_GENERATE, "{\"prompt\":\"x\",\"top_p\":0}", HERR_OUT_OF_RANGE, "top_p must be in (0, 1]");
     refused(REQ_GENERATE, "{\"prompt\":\"x\",\"temperature\":-0.1}", HERR_OUT_OF_RANGE, "temperature");
     refused(REQ_GENERATE, "{\"prompt\":\"x\",\"seed\":-1}", HERR_OUT_OF_RANGE, "seed");
     refused(REQ_GENERATE, "{\"prompt\":\"\"}", HERR_OUT_OF_RANGE, "empty");
     refused(REQ_GENERATE, "{\"prompt\":\"x\",\"stop\":[\"\"]}", HERR_OUT_OF_RANGE, "stop[0]");
     refused(REQ_GENERATE, "{\"prompt\":\"x\",\"stop\":[\"a\\u0000\"]}", HERR_OUT_OF_RANGE, "U+0000");
-    refused(REQ_COMPLETIONS, "{\"prompt\":[\"a\",\"b\"]}", HERR_INVALID_FIELD, "prompt");
+    /* an array of strings is the right type: its length is a limit (422), its elements' type is not */
+    refused(REQ_COMPLETIONS, "{\"prompt\":[\"a\",\"b\"]}", HERR_OUT_OF_RANGE,
+            "exactly one string (one prompt per request), got 2");
+    refused(REQ_COMPLETIONS, "{\"prompt\":[]}", HERR_OUT_OF_RANGE,
+            "exactly one string (one prompt per request), got 0");
+    refused(REQ_COMPLETIONS, "{\"prompt\":[\"\"]}", HERR_OUT_OF_RANGE, "empty");
+    refused(REQ_COMPLETIONS, "{\"prompt\":[\"a\",1]}", HERR_INVALID_FIELD, "prompt[1] must be a string");
+    refused(REQ_COMPLETIONS, "{\"prompt\":[[\"a\"]]}", HERR_INVALID_FIELD, "prompt[0]");
     refused(REQ_COMPLETIONS, "{\"prompt\":\"x\",\"temperature\":2.5}", HERR_OUT_OF_RANGE, "temperature");
     /* Well-formed JSON whose number fits neither a double nor 64 bits: out of range, not malformed. */
     refused(REQ_GENERATE, "{\"prompt\":\"x\",\"seed\":18446744073709551616}", HERR_OUT_OF_RANGE, "number out of range");
@@ -143,6 +153,30 @@ START_TEST(attention_fields) {
 }
 END_TEST
 
+static void sentiment_refused(const char *body, tf_herr_kind kind, const char *needle) {
+    tf_sentiment_request q;
+    tf_http_error e;
+    ck_assert_int_eq(req_parse_sentiment(body, strlen(body), 4, &q, &e), -1);
+    ck_assert_msg(e.kind == kind, "%s: kind %d, message %s", body, e.kind, e.msg);
+    ck_assert_msg(strstr(e.msg, needle) != NULL, "%s: '%s' lacks '%s'", body, e.msg, needle);
+    ck_assert_ptr_null(q.texts);
+}
+
+/* The API's rule: shape (type, unknown, missing, both) 400; a value of the right type that
+ * breaks a limit (an empty text or list) 422; more texts than the server takes 413. */
+START_TEST(sentiment_texts_rule) {
+    sentiment_refused("{}", HERR_INVALID_FIELD, "exactly one of text");
+    sentiment_refused("{\"text\":\"a\",\"texts\":[\"b\"]}", HERR_INVALID_FIELD, "exactly one of text");
+    sentiment_refused("{\"texts\":\"a\"}", HERR_INVALID_FIELD, "texts must be an array");
+    sentiment_refused("{\"text\":5}", HERR_INVALID_FIELD, "text must be a string");
+    sentiment_refused("{\"texts\":[\"\",7]}", HERR_INVALID_FIELD, "texts[1] must be a string"); /* type first */
+    sentiment_refused("{\"text\":\"\"}", HERR_OUT_OF_RANGE, "text must not be empty");
+    sentiment_refused("{\"texts\":[]}", HERR_OUT_OF_RANGE, "at least one string");
+    sentiment_refused("{\"texts\":[\"a\",\"\"]}", HERR_OUT_OF_RANGE, "texts[1] must not be empty");
+    sentiment_refused("{\"texts\":[\"a\",\"b\",\"c\",\"d\",\"e\"]}", HERR_TOO_MANY_TEXTS, "at most 4");
+}
+END_TEST
+
 Suite *request_suite(void) {
     Suite *s = suite_create("request");
     TCase *tc = tcase_create("core");
@@ -153,6 +187,7 @@ Suite *request_suite(void) {
     TCase *tl = tcase_create("limits");
     tcase_add_test(tl, types_are_400_ranges_are_422);
     tcase_add_test(tl, too_many_stops_and_error_body);
+    tcase_add_test(tl, sentiment_texts_rule);
     suite_add_tcase(s, tl);
     return s;
 }
