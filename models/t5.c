@@ -17,7 +17,10 @@
  * self-attention and the cross-attention, plus cross-attention coverage and repeated focus.
  * Attention work is dealt as (sequence, head) items, so one thread writes a sequence's
  * accumulators of a head and walks its beams in order; the beams' rows share the sums,
- * while each beam keeps its own previous focus (inherited from its parent on reorder). */
+ * while each beam keeps its own previous focus (inherited from its parent on reorder).
+ * What the returned hypothesis alone attended to (its statistics, its full weights) is
+ * models/beam_attn.c's: each decoder row is handed to it after its kernel call, and it
+ * follows the beams through the same reorders as the caches. */
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
@@ -26,6 +29,7 @@
 #include "core/attention.h"
 #include "core/ops.h"
 #include "models/beam.h"
+#include "models/beam_attn.h"
 #include "models/t5_impl.h"
 
 /* ---- forward ------------------------------------------------------------------------------ */
@@ -109,7 +113,9 @@ static void unit_attention(const t5_attn_job *j, int u, int h, float *scores) {
     const t5_seq *ts = p->seq[u]->fam;
     t5_mon *mon = ts->mon;
     int *focus = NULL;
-    if (ts->full) { /* one beam: a row's position is its decoder position (cross: q_pos0) */
+    /* one beam: a row's position is its decoder position (cross: q_pos0); beams hand their
+     * decoder rows to ts->battn below */
+    if (ts->full && (j->kind == T5_ENC_SELF || !ts->battn)) {
         const size_t lh = (size_t)j->layer * g->n_head;
         sh.capture = (j->kind == T5_ENC_SELF ? ts->full->enc : j->kind == T5_DEC_SELF ? ts->full->dec
                                                                                         : ts->full->cross) + lh;
@@ -139,6 +145,9 @@ static void unit_attention(const t5_attn_job *j, int u, int h, float *scores) {
         attn_biased(&sh, j->q + r, p->n_q[u], p->q_pos0[u], p->k[u], p->v[u], p->n_kv[u], j->causal, j->bias,
                     g->max_dist, h, h + 1, j->out + r, scores);
     if (focus) *focus = sh.cross[h].last_focus;
+    if (ts->battn && j->kind != T5_ENC_SELF) /* scores holds this row's weights */
+        beam_attn_row(ts->battn, j->kind == T5_CROSS, j->layer, h, ts->slot[p->beam[u]], p->beam[u], ts->dec_len,
+                      scores, p->n_kv[u]);
 }
 
 /* Items are (group, head) pairs dealt round-robin: a sequence's beams for one head run on
@@ -376,7 +385,7 @@ static int t5_forward(tf_model *m, tf_seq *const *seqs, const int *n_tokens, int
         t5_seq *ts = seqs[i]->fam;
         if (active[i]) ts->dec_len++;
         if (ts->mon) ts->mon->view.n_steps = ts->dec_len;
-        if (ts->full) ts->full->view.n_rows = ts->dec_len;
+        if (ts->full && !ts->battn) ts->full->view.n_rows = ts->dec_len;
         seqs[i]->n_past += n_tokens[i];
     }
 done:
@@ -396,5 +405,6 @@ const tf_family tf_family_t5 = {
     .beams = 1,
     .seq_init = t5_seq_init,
     .seq_release = t5_seq_release,
+    .seq_beam_done = t5_seq_beam_done,
     .seq_kv_need = t5_seq_kv_need,
 };

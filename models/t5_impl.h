@@ -4,6 +4,7 @@
 #define TF_MODELS_T5_IMPL_H
 
 #include "models/beam.h"
+#include "models/beam_attn.h"
 #include "models/model_impl.h"
 
 typedef struct t5_attn {
@@ -62,12 +63,14 @@ typedef struct t5_seq {
     uint8_t *claimed;  /* owned, [n_slots] */
     t5_mon *mon;       /* owned; NULL unless the sequence collects attention statistics */
     tf_attn_encdec_store *full; /* owned; NULL unless the sequence keeps its weights */
+    tf_beam_attn *battn; /* owned; NULL unless a beam sequence reports its answer's attention */
 } t5_seq;
 
 /* The family's per-sequence hooks (tf_family, models/model_impl.h). */
 int t5_seq_init(tf_seq *s, const tf_gen_params *p, tf_err *err);
 void t5_seq_release(tf_seq *s);
 size_t t5_seq_kv_need(const tf_model *m, int n_in, const tf_gen_params *p);
+void t5_seq_beam_done(tf_seq *s);
 /* Puts the beams of b's last step into their cache slots (b->parent); clears
  * b->parent_pending. */
 void t5_seq_reorder_beams(const tf_model *m, const t5 *g, t5_seq *ts, tf_beam *b);

@@ -5,11 +5,13 @@
  * Beams: each beam has a cache slot; after a beam step a beam keeps its parent's slot
  * when it is that parent's first child, and only later children copy the parent's rows
  * into a free slot (copy on divergence). What follows a beam besides its cache (its last
- * cross-attention focus) moves with it in the same pass. */
+ * cross-attention focus; models/beam_attn.c's records of its own attention) moves with
+ * it in the same pass. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "models/beam.h"
+#include "models/beam_attn.h"
 #include "models/t5_impl.h"
 
 /* ---- statistics ------------------------------------------------------------------------ */
@@ -59,6 +61,8 @@ static int mon_new(const t5 *g, int n_in, int n_slots, t5_mon **out) {
 void t5_seq_release(tf_seq *s) {
     t5_seq *ts = s->fam;
     if (!ts) return;
+    beam_attn_free(ts->battn);
+    s->attn_encdec_hyp = NULL;
     mon_free(ts->mon);
     s->attn_encdec = NULL;
     attn_capture_encdec_free(ts->full);
@@ -119,10 +123,8 @@ int t5_seq_init(tf_seq *s, const tf_gen_params *p, tf_err *err) {
         s->attn_encdec = &ts->mon->view;
     }
     if (p->attn_full) {
-        /* a beam's rows would have to follow it through every reorder and hypothesis */
-        int rc = p->num_beams > 1 ? err_set(err, TF_EUNSUPPORTED, "full attention needs num_beams 1")
-                                  : attn_capture_encdec_new(g->n_enc, g->n_dec, g->n_head, &p->attn_sel,
-                                                            ts->n_in, ts->dec_cap, &ts->full, err);
+        int rc = attn_capture_encdec_new(g->n_enc, g->n_dec, g->n_head, &p->attn_sel, ts->n_in, ts->dec_cap,
+                                         p->num_beams, &ts->full, err);
         if (rc < 0) {
             t5_seq_release(s);
             return rc;
@@ -130,7 +132,24 @@ int t5_seq_init(tf_seq *s, const tf_gen_params *p, tf_err *err) {
         ts->full->view.dec_start_id = s->model->decoder_start_id;
         s->attn_encdec_full = &ts->full->view;
     }
+    const int per_beam = ts->mon && p->attn_per_beam;
+    if (p->num_beams > 1 && (per_beam || ts->full)) {
+        int rc = beam_attn_new(g->n_dec, g->n_head, ts->n_in, p->num_beams, ts->dec_cap,
+                               per_beam ? &ts->mon->view : NULL, ts->full, &ts->battn, err);
+        if (rc < 0) {
+            t5_seq_release(s);
+            return rc;
+        }
+    }
     return 0;
+}
+
+/* The search is over: the answer's own statistics and rows become the sequence's. */
+void t5_seq_beam_done(tf_seq *s) {
+    t5_seq *ts = s->fam;
+    if (!ts || !ts->battn) return;
+    beam_attn_finish(ts->battn, s->beam, ts->slot, s->n_tokens - s->n_prompt);
+    s->attn_encdec_hyp = beam_attn_view(ts->battn);
 }
 
 /* ---- beams ------------------------------------------------------------------------------ */
@@ -139,6 +158,7 @@ int t5_seq_init(tf_seq *s, const tf_gen_params *p, tf_err *err) {
  * inherits its slot; other children copy its dec_len cached positions into a free slot. */
 void t5_seq_reorder_beams(const tf_model *m, const t5 *g, t5_seq *ts, tf_beam *b) {
     const int n = b->n_live;
+    if (ts->battn) beam_attn_reorder(ts->battn, b, ts->dec_len, ts->slot);
     memset(ts->claimed, 0, (size_t)ts->n_slots);
     for (int i = 0; i < n; i++) ts->slot2[i] = -1;
     for (int i = 0; i < n; i++) {
@@ -160,6 +180,7 @@ void t5_seq_reorder_beams(const tf_model *m, const t5 *g, t5_seq *ts, tf_beam *b
             memcpy(t5_kv_at(m, ts->sk, to), t5_kv_at(m, ts->sk, from), bytes);
             memcpy(t5_kv_at(m, ts->sv, to), t5_kv_at(m, ts->sv, from), bytes);
         }
+        if (ts->battn) beam_attn_copy_slot(ts->battn, src, free_slot);
         ts->slot2[i] = free_slot;
     }
     int *t = ts->slot;
