@@ -92,7 +92,9 @@ void attn_causal(const tf_attn_shape *s, const float *q, int n_q, const void *k,
  * head h's entry for relative position r = j - (q_pos0 + i) at index
  * clamp(r, -bias_radius, bias_radius) + bias_radius (T5's buckets are constant beyond
  * max_distance, so a table of that radius is exact). k, v: s->kv_dtype elements.
- * scores: n_kv floats of scratch. */
+ * scores: n_kv floats of scratch; on return its first n_keys hold the softmax weights of
+ * the last row computed (query n_q - 1 of head h1 - 1), so a caller that calls one row at
+ * a time may keep that row where the hooks cannot put it. */
 void attn_biased(const tf_attn_shape *s, const float *q, int n_q, int q_pos0, const void *k,
                  const void *v, int n_kv, int causal, const float *bias, int bias_radius, int h0,
                  int h1, float *out, float *scores);

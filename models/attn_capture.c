@@ -5,7 +5,8 @@
  * path to two calls; calloc leaves untouched pages unmapped, so a short generation that
  * stops early pays only for the rows it wrote. An encoder-decoder sequence has three kinds
  * (encoder, decoder, cross), each a table like a decoder's; only the cross matrices are
- * not square (target rows, source keys). */
+ * not square (target rows, source keys). Under beam search the decoder and cross stores
+ * have a row per beam per position (models/beam_attn.c picks the answer's at the end). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -81,14 +82,15 @@ void attn_capture_encdec_free(tf_attn_encdec_store *st) {
 }
 
 int attn_capture_encdec_new(int n_enc_layer, int n_dec_layer, int n_head, const tf_attn_select *sel,
-                            int n_src, int n_dec_rows, tf_attn_encdec_store **out, tf_err *err) {
+                            int n_src, int n_dec_rows, int n_beams, tf_attn_encdec_store **out, tf_err *err) {
     *out = NULL;
     tf_attn_encdec_store *st = calloc(1, sizeof *st);
     if (!st) return err_set(err, TF_ENOMEM, "attention weights");
+    const int rows = n_dec_rows * n_beams; /* seq_new bounds both: no overflow */
     int rc = attn_capture_alloc(n_enc_layer, n_head, sel, n_src, &st->rows[0], &st->enc, err);
-    if (rc == 0) rc = attn_capture_alloc(n_dec_layer, n_head, sel, n_dec_rows, &st->rows[1], &st->dec, err);
     if (rc == 0)
-        rc = attn_capture_alloc_rect(n_dec_layer, n_head, sel, n_dec_rows, n_src, &st->rows[2], &st->cross, err);
+        rc = attn_capture_alloc_rect(n_dec_layer, n_head, sel, rows, n_dec_rows, &st->rows[1], &st->dec, err);
+    if (rc == 0) rc = attn_capture_alloc_rect(n_dec_layer, n_head, sel, rows, n_src, &st->rows[2], &st->cross, err);
     if (rc < 0) {
         attn_capture_encdec_free(st);
         return rc;

@@ -82,8 +82,9 @@ static double len_score(double sum, int len, float penalty) {
     return sum / pow((double)len, (double)penalty);
 }
 
+/* row: the live row of the step that fed the hypothesis's last position (beam_hyp.row). */
 static void hyp_add(tf_beam *b, const int32_t *tok, const float *lp, int len, int eos, float eos_lp,
-                    double sum, int gen_len) {
+                    double sum, int gen_len, int row) {
     const double sc = len_score(sum, gen_len, b->length_penalty);
     int slot;
     if (b->n_hyp < b->n_beams) {
@@ -94,7 +95,7 @@ static void hyp_add(tf_beam *b, const int32_t *tok, const float *lp, int len, in
         for (int i = 1; i < b->n_hyp; i++)
             if (b->hyp[i].score < b->hyp[slot].score) slot = i;
     }
-    b->hyp[slot] = (beam_hyp){sc, len, eos, eos_lp};
+    b->hyp[slot] = (beam_hyp){sc, len, eos, eos_lp, row, 1};
     memcpy(b->hyp_tok + (size_t)slot * b->max_new, tok, sizeof(int32_t) * (size_t)len);
     memcpy(b->hyp_lp + (size_t)slot * b->max_new, lp, sizeof(float) * (size_t)len);
     if (b->n_hyp < b->n_beams && slot == b->n_hyp - 1) {
@@ -106,10 +107,12 @@ static void hyp_add(tf_beam *b, const int32_t *tok, const float *lp, int len, in
     }
 }
 
+/* The live beams' last tokens were chosen but never fed: their histories end at their
+ * parents' rows. */
 static void finalize(tf_beam *b) {
     for (int r = 0; r < b->n_live; r++)
         hyp_add(b, b->tok + (size_t)r * b->max_new, b->lp + (size_t)r * b->max_new, b->cur, 0, 0.0f,
-                b->score[r], b->cur);
+                b->score[r], b->cur, b->parent[r]);
     b->done = 1;
 }
 
@@ -148,7 +151,7 @@ int beam_step(tf_beam *b, float *logits) {
         const float tok_lp = logits[(size_t)c->row * V + c->token];
         if (c->token == b->eos_id) {
             if (rank >= b->n_beams) continue;
-            hyp_add(b, src_tok, src_lp, b->cur, 1, tok_lp, c->score, b->cur + 1);
+            hyp_add(b, src_tok, src_lp, b->cur, 1, tok_lp, c->score, b->cur + 1, c->row);
             continue;
         }
         int32_t *dt = b->tok2 + (size_t)n_new * mx;
@@ -186,11 +189,17 @@ int beam_step(tf_beam *b, float *logits) {
     return 0;
 }
 
-void beam_best(const tf_beam *b, const int32_t **tok, const float **lp, int *n, int *eos,
-               float *eos_lp) {
+int beam_best_index(const tf_beam *b) {
     int best = 0;
     for (int i = 1; i < b->n_hyp; i++)
         if (b->hyp[i].score >= b->hyp[best].score) best = i;
+    return b->n_hyp ? best : -1;
+}
+
+void beam_best(const tf_beam *b, const int32_t **tok, const float **lp, int *n, int *eos,
+               float *eos_lp) {
+    int best = beam_best_index(b);
+    if (best < 0) best = 0;
     *tok = b->hyp_tok + (size_t)best * b->max_new;
     *lp = b->hyp_lp + (size_t)best * b->max_new;
     *n = b->n_hyp ? b->hyp[best].len : 0;

@@ -15,7 +15,9 @@
  * The first step has one live row (every beam would see the same decoder input; HF gives
  * beams 1.. a score of -1e9 to the same effect); later steps have num_beams. After each
  * step parent[i] says which previous row beam i continues, so the model can reorder its
- * caches, copying only where two beams share a parent.
+ * caches, copying only where two beams share a parent. Each hypothesis records the live
+ * row its last fed position came from (beam_hyp.row), so a family that keeps per-row
+ * records (attention weights) can find the returned hypothesis's own rows.
  *
  * Thread-safety: a tf_beam belongs to its sequence.
  */
@@ -32,6 +34,13 @@ typedef struct beam_hyp {
     int len;   /* tokens, EOS excluded */
     int eos;   /* ended with EOS */
     float eos_lp; /* log-probability of that EOS */
+    /* Where the hypothesis's history ends, for a family that keeps per-row records: its
+     * last fed decoder position is len + eos - 1, computed by live row `row` of that step
+     * (follow the steps' parent rows back from it). row_pending is set whenever the slot
+     * is (re)written by beam_step; the family clears it once it has taken what it keeps
+     * of that row, before the next step reorders the rows. */
+    int row;
+    int row_pending;
 } beam_hyp;
 
 typedef struct beam_cand {
@@ -71,6 +80,7 @@ int beam_step(tf_beam *b, float *logits);
 /* Token i of live beam `row` is tok[row·max_new + i]; the fed token of a row: */
 int32_t beam_last(const tf_beam *b, int row);
 /* The winning hypothesis once done. */
+int beam_best_index(const tf_beam *b); /* its slot in hyp[]; -1 when there is none */
 void beam_best(const tf_beam *b, const int32_t **tok, const float **lp, int *n, int *eos,
                float *eos_lp);
 

@@ -130,11 +130,19 @@ typedef struct tf_gen_params {
     float repetition_penalty;  /* 1 = off; HF semantics (divide positive, multiply negative) */
     int ignore_eos;            /* benchmarks: keep going past EOS */
     int attn_summary;          /* collect per-layer/head attention statistics */
+    /* Encoder-decoder beam search with attn_summary: also keep each beam's decoder-side
+     * statistics apart, so that tf_seq_state.attn_encdec_hyp describes the returned
+     * hypothesis alone (attn_encdec still sums every beam). Costs 2 x num_beams copies of
+     * them (decoder layers x heads x (source tokens floats + ~100 bytes) each). Nothing
+     * to do without beams, where the two are the same. */
+    int attn_per_beam;
     /* Keep the softmax rows of attn_sel's (layer, head) pairs for every position fed (see
      * tf_seq_state.attn_full): (n_prompt + max_new_tokens)^2 floats per pair, so the caller
      * bounds the selection. Off by default: the kernels then copy nothing. Encoder-decoder
-     * families keep three kinds instead (tf_attn_encdec_full), for num_beams 1 only
-     * (TF_EUNSUPPORTED with beams); classifiers use model_classify_attn. */
+     * families keep three kinds instead (tf_attn_encdec_full); under beam search the
+     * decoder and cross rows of every beam are kept until the search ends (num_beams times
+     * the memory), and the returned hypothesis's are handed out. Classifiers use
+     * model_classify_attn. */
     int attn_full;
     tf_attn_select attn_sel;   /* borrowed for seq_new only */
     int n_stop;                /* <= TF_MAX_STOP */
@@ -188,11 +196,12 @@ size_t model_kv_budget(const tf_model *m);   /* tf_model_opts.kv_budget_bytes; 0
 size_t model_kv_reserved(const tf_model *m); /* held by the model's live sequences now */
 
 /* The attention statistics of one encoder-decoder sequence, summed inside the kernels.
- * Beam search: every live beam's rows are added to the same sums (the returned
- * hypothesis is only known at the end, and its rows are not kept apart), so the means
- * describe the whole search. Repeated focus is counted within each beam: a beam compares
- * its step with its own previous step (a new beam inherits its parent's), never with a
- * sibling's. */
+ * tf_seq_state.attn_encdec, under beam search: every live beam's rows are added to the
+ * same sums, so the means describe the whole search (what attention monitoring judges).
+ * Repeated focus is counted within each beam: a beam compares its step with its own
+ * previous step (a new beam inherits its parent's), never with a sibling's.
+ * tf_seq_state.attn_encdec_hyp (tf_gen_params.attn_per_beam): the same over the returned
+ * hypothesis's own steps only, as one beam would have counted them. */
 typedef struct tf_attn_encdec {
     const tf_attn_stats *enc;   /* [n_enc_layer][n_head]: encoder self-attention, one row per input token */
     const tf_attn_stats *dec;   /* [n_dec_layer][n_head]: decoder self-attention (prompt = the start token) */
@@ -204,13 +213,15 @@ typedef struct tf_attn_encdec {
     const tf_attn_cross *cover;
     int n_enc_layer, n_dec_layer, n_head;
     int n_src;   /* encoder input tokens */
-    int n_steps; /* decoder positions fed per beam */
+    int n_steps; /* decoder positions fed per beam (attn_encdec_hyp: by the hypothesis) */
 } tf_attn_encdec;
 
-/* The full attention weights of one encoder-decoder sequence (tf_gen_params.attn_full,
- * num_beams 1), for attn_sel's layers and heads in each stack: a table entry is NULL for a
- * pair not selected. Decoder positions are the start token, then the generated tokens but
- * the last (sampled, never fed); rows [0, n_rows) are filled. */
+/* The full attention weights of one encoder-decoder sequence (tf_gen_params.attn_full),
+ * for attn_sel's layers and heads in each stack: a table entry is NULL for a pair not
+ * selected. Decoder positions are the start token, then the generated tokens but the last
+ * (sampled, never fed); rows [0, n_rows) are filled. Under beam search they are the
+ * returned hypothesis's rows (the steps that produced its tokens, followed back through
+ * every reorder), and n_rows is 0 until the sequence has finished. */
 typedef struct tf_attn_encdec_full {
     const float *const *enc;   /* [n_enc_layer * n_head]: (n_src x n_src), row i at i * n_src */
     const float *const *dec;   /* [n_dec_layer * n_head]: row p at p * dec_ld, its p + 1 causal weights */
@@ -240,6 +251,9 @@ typedef struct tf_seq_state {
     /* Encoder-decoder models with attn_summary: view of the sequence's statistics (kept
      * current by every step); NULL otherwise. */
     const tf_attn_encdec *attn_encdec;
+    /* The returned hypothesis's own statistics (tf_attn_encdec): attn_encdec itself without
+     * beams; with beams and attn_per_beam, set once the sequence has finished; else NULL. */
+    const tf_attn_encdec *attn_encdec_hyp;
     /* Encoder-decoder models with attn_full: view of the sequence's weights; NULL otherwise. */
     const tf_attn_encdec_full *attn_encdec_full;
     /* With attn_full: [attn_n_layer * attn_n_head] row stores, NULL for a pair not selected;

@@ -41,6 +41,9 @@ typedef struct tf_family {
                                                                        * sets s->attn_encdec; with
                                                                        * p->attn_full, s->attn_encdec_full */
     void (*seq_release)(tf_seq *s);
+    /* A beam sequence's search has ended and its answer is appended (beam_best): the
+     * family points s->attn_encdec_hyp and its full weights at that hypothesis. NULL: none. */
+    void (*seq_beam_done)(tf_seq *s);
     /* The bytes seq_init will add to s->kv_bytes for this encoder input and params (NULL:
      * it adds none), so seq_kv_need can tell before anything is allocated. */
     size_t (*seq_kv_need)(const tf_model *m, int n_prompt, const tf_gen_params *p);
@@ -140,6 +143,8 @@ struct tf_seq {
     const tf_attn_encdec *attn_encdec; /* view into fam: set by an encoder-decoder family's
                                         * seq_init when the sequence collects statistics */
     const tf_attn_encdec_full *attn_encdec_full; /* view into fam, likewise for attn_full */
+    const tf_attn_encdec *attn_encdec_hyp; /* view into fam: a beam sequence's answer's own
+                                            * statistics, set by seq_beam_done */
 };
 
 /* K or V rows of one layer: (n_cap, kv_dim) elements of model->kv_dtype. */
@@ -185,7 +190,10 @@ int attn_capture_alloc_rect(int n_layer, int n_head, const tf_attn_select *sel, 
 /* The full attention weights of one encoder-decoder sequence: stores for the encoder
  * (n_src x n_src), decoder (n_dec_rows x n_dec_rows) and cross (n_dec_rows x n_src)
  * matrices of sel's pairs in each stack, and the tables the kernels' capture hook indexes
- * by head. The family keeps view.n_rows current. models/attn_capture.c. */
+ * by head. The family keeps view.n_rows current. With n_beams > 1 the decoder and cross
+ * stores have n_dec_rows * n_beams rows of the same widths (view.dec_ld = n_dec_rows), row
+ * (position t, beam b) at t * n_beams + b, until models/beam_attn.c moves the returned
+ * hypothesis's rows to rows 0.. (n_beams 1: the one-beam layout). models/attn_capture.c. */
 typedef struct tf_attn_encdec_store {
     tf_attn_encdec_full view;     /* what seq_state hands out: views of the tables below */
     float *rows[3];               /* owned: encoder, decoder, cross stores */
@@ -193,7 +201,7 @@ typedef struct tf_attn_encdec_store {
 } tf_attn_encdec_store;
 
 int attn_capture_encdec_new(int n_enc_layer, int n_dec_layer, int n_head, const tf_attn_select *sel,
-                            int n_src, int n_dec_rows, tf_attn_encdec_store **out, tf_err *err);
+                            int n_src, int n_dec_rows, int n_beams, tf_attn_encdec_store **out, tf_err *err);
 void attn_capture_encdec_free(tf_attn_encdec_store *st); /* NULL is a no-op */
 
 /* Positions a sequence's cache holds for this prompt length (0 counts as the one BOS a

@@ -272,6 +272,7 @@ void seq_finish_beam(tf_seq *s) {
     for (int i = 0; i < n && s->finish == TF_FINISH_NONE; i++) seq_append_token(s, tok[i], lp[i]);
     if (eos && s->finish == TF_FINISH_NONE) seq_append_token(s, s->model->eos_id, eos_lp);
     if (s->finish == TF_FINISH_NONE) s->finish = TF_FINISH_LENGTH;
+    if (s->model->family->seq_beam_done) s->model->family->seq_beam_done(s);
 }
 
 void seq_state(const tf_seq *s, tf_seq_state *out) {
@@ -295,6 +296,7 @@ void seq_state(const tf_seq *s, tf_seq_state *out) {
     out->attn_n_layer = s->attn ? s->model->kv_n_layer : 0;
     out->attn_n_head = s->attn ? s->model->attn_n_head : 0;
     out->attn_encdec = s->attn_encdec;
+    out->attn_encdec_hyp = s->beam ? s->attn_encdec_hyp : s->attn_encdec;
     out->attn_encdec_full = s->attn_encdec_full;
     out->attn_full = (const float *const *)s->attn_cap;
     out->attn_full_ld = s->attn_cap ? s->n_cap : 0;

@@ -10,16 +10,17 @@
  * per-head table over clamped relative positions, built once at load); no biases in any
  * linear layer; a tied head scales the decoder output by d_model^-0.5.
  *
- * Beams: each beam has a cache slot; after a beam step a beam keeps its parent's slot
- * when it is that parent's first child, and only later children copy the parent's rows
- * into a free slot (copy on divergence).
+ * Beams: one decoder row per live beam; the caches follow the beams (models/t5_seq.c).
  *
  * Attention statistics (attn_summary, models/model.h tf_attn_encdec) come from the kernel's
  * hooks as each softmax row is made: per layer and head for the encoder, the decoder
  * self-attention and the cross-attention, plus cross-attention coverage and repeated focus.
  * Attention work is dealt as (sequence, head) items, so one thread writes a sequence's
  * accumulators of a head and walks its beams in order; the beams' rows share the sums,
- * while each beam keeps its own previous focus (inherited from its parent on reorder). */
+ * while each beam keeps its own previous focus (inherited from its parent on reorder).
+ * What the returned hypothesis alone attended to (its statistics, its full weights) is
+ * models/beam_attn.c's: each decoder row is handed to it after its kernel call, and it
+ * follows the beams through the same reorders as the caches. */
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
@@ -28,205 +29,8 @@
 #include "core/attention.h"
 #include "core/ops.h"
 #include "models/beam.h"
+#include "models/beam_attn.h"
 #include "models/t5_impl.h"
-
-/* Attention statistics of one sequence (tf_gen_params.attn_summary). The attention work
- * list deals (sequence, head) items, so each accumulator has one writer per step: the
- * thread holding that item, which walks the sequence's beams in order. */
-typedef struct t5_mon {
-    tf_attn_encdec view;              /* what seq_state hands out: views of the arrays below */
-    tf_attn_stats *enc, *dec, *cross; /* owned, [n_enc or n_dec][n_head] */
-    tf_attn_cross *cover;             /* owned, [n_dec][n_head] */
-    float *coverage;                  /* owned, [n_dec][n_head][n_in]: cover[i].coverage */
-    int *focus, *focus2;              /* owned, [n_slots][n_dec][n_head]: each live beam's last
-                                       * cross-attention focus (focus2: reorder scratch) */
-} t5_mon;
-
-/* Per-sequence state (tf_seq.fam). */
-typedef struct t5_seq {
-    int n_in;          /* encoder length */
-    int n_slots, dec_cap;
-    int dec_len;       /* decoder positions in the self-attention cache */
-    /* Caches hold elements of the model's kv_dtype (fp16 or fp32), as a decoder-only
-     * family's do; the encoder's own K/V are step scratch and stay fp32. */
-    void *ck, *cv;     /* owned, [n_dec][n_in][inner] */
-    void *sk, *sv;     /* owned, [n_dec][n_slots][dec_cap][inner] */
-    int *slot, *slot2; /* owned, [n_slots]: cache slot of each live beam */
-    uint8_t *claimed;  /* owned, [n_slots] */
-    t5_mon *mon;       /* owned; NULL unless the sequence collects attention statistics */
-    tf_attn_encdec_store *full; /* owned; NULL unless the sequence keeps its weights */
-} t5_seq;
-
-/* ---- loading -------------------------------------------------------------------------- */
-
-/* ---- per-sequence state ---------------------------------------------------------------- */
-
-static void mon_free(t5_mon *mon) {
-    if (!mon) return;
-    free(mon->enc);
-    free(mon->dec);
-    free(mon->cross);
-    free(mon->cover);
-    free(mon->coverage);
-    free(mon->focus);
-    free(mon->focus2);
-    free(mon);
-}
-
-static int mon_new(const t5 *g, int n_in, int n_slots, t5_mon **out) {
-    t5_mon *mon = calloc(1, sizeof *mon);
-    if (!mon) return TF_ENOMEM;
-    const size_t H = (size_t)g->n_head, dh = (size_t)g->n_dec * H;
-    mon->enc = calloc((size_t)g->n_enc * H, sizeof *mon->enc);
-    mon->dec = calloc(dh, sizeof *mon->dec);
-    mon->cross = calloc(dh, sizeof *mon->cross);
-    mon->cover = calloc(dh, sizeof *mon->cover);
-    mon->coverage = calloc(dh * (size_t)n_in, sizeof *mon->coverage);
-    mon->focus = malloc(sizeof(int) * dh * (size_t)n_slots);
-    mon->focus2 = malloc(sizeof(int) * dh * (size_t)n_slots);
-    if (!mon->enc || !mon->dec || !mon->cross || !mon->cover || !mon->coverage || !mon->focus || !mon->focus2) {
-        mon_free(mon);
-        return TF_ENOMEM;
-    }
-    for (size_t i = 0; i < dh; i++) {
-        mon->cover[i].coverage = mon->coverage + i * (size_t)n_in;
-        mon->cover[i].n_src = n_in;
-        mon->cover[i].last_focus = -1;
-    }
-    for (size_t i = 0; i < dh * (size_t)n_slots; i++) mon->focus[i] = -1;
-    mon->view = (tf_attn_encdec){.enc = mon->enc, .dec = mon->dec, .cross = mon->cross, .cover = mon->cover,
-                                 .n_enc_layer = g->n_enc, .n_dec_layer = g->n_dec, .n_head = g->n_head,
-                                 .n_src = n_in, .n_steps = 0};
-    *out = mon;
-    return 0;
-}
-
-static void t5_seq_release(tf_seq *s) {
-    t5_seq *ts = s->fam;
-    if (!ts) return;
-    mon_free(ts->mon);
-    s->attn_encdec = NULL;
-    attn_capture_encdec_free(ts->full);
-    s->attn_encdec_full = NULL;
-    free(ts->ck);
-    free(ts->cv);
-    free(ts->sk);
-    free(ts->sv);
-    free(ts->slot);
-    free(ts->slot2);
-    free(ts->claimed);
-    free(ts);
-    s->fam = NULL;
-}
-
-/* Cache elements of one of K or V: cross-attention [n_dec][n_in][inner], self-attention
- * [n_dec][num_beams][max_new_tokens + 1][inner] (the start token is a position too). */
-static void cache_elems(const t5 *g, int n_in, const tf_gen_params *p, size_t *cross, size_t *self) {
-    *cross = (size_t)g->n_dec * (size_t)n_in * (size_t)g->inner;
-    *self = (size_t)g->n_dec * (size_t)p->num_beams * ((size_t)p->max_new_tokens + 1) * (size_t)g->inner;
-}
-
-static size_t t5_seq_kv_need(const tf_model *m, int n_in, const tf_gen_params *p) {
-    size_t cross, self;
-    cache_elems(m->impl, n_in, p, &cross, &self);
-    return attn_kv_elem_bytes(m->kv_dtype) * 2 * (cross + self);
-}
-
-static int t5_seq_init(tf_seq *s, const tf_gen_params *p, tf_err *err) {
-    t5 *g = s->model->impl;
-    t5_seq *ts = calloc(1, sizeof *ts);
-    if (!ts) return err_set(err, TF_ENOMEM, "t5 sequence");
-    s->fam = ts;
-    ts->n_in = s->n_prompt;
-    ts->n_slots = p->num_beams;
-    ts->dec_cap = p->max_new_tokens + 1;
-    const size_t el = attn_kv_elem_bytes(s->model->kv_dtype);
-    size_t cross, self;
-    cache_elems(g, ts->n_in, p, &cross, &self);
-    ts->ck = malloc(el * cross);
-    ts->cv = malloc(el * cross);
-    ts->sk = malloc(el * self);
-    ts->sv = malloc(el * self);
-    ts->slot = malloc(sizeof(int) * (size_t)ts->n_slots);
-    ts->slot2 = malloc(sizeof(int) * (size_t)ts->n_slots);
-    ts->claimed = malloc((size_t)ts->n_slots);
-    if (!ts->ck || !ts->cv || !ts->sk || !ts->sv || !ts->slot || !ts->slot2 || !ts->claimed) {
-        t5_seq_release(s);
-        return err_set(err, TF_ENOMEM, "T5 caches: %zu bytes", t5_seq_kv_need(s->model, ts->n_in, p));
-    }
-    for (int i = 0; i < ts->n_slots; i++) ts->slot[i] = i;
-    s->kv_bytes += t5_seq_kv_need(s->model, ts->n_in, p);
-    if (p->attn_summary) {
-        if (mon_new(g, ts->n_in, ts->n_slots, &ts->mon) < 0) {
-            t5_seq_release(s);
-            return err_set(err, TF_ENOMEM, "attention statistics");
-        }
-        s->attn_encdec = &ts->mon->view;
-    }
-    if (p->attn_full) {
-        /* a beam's rows would have to follow it through every reorder and hypothesis */
-        int rc = p->num_beams > 1 ? err_set(err, TF_EUNSUPPORTED, "full attention needs num_beams 1")
-                                  : attn_capture_encdec_new(g->n_enc, g->n_dec, g->n_head, &p->attn_sel,
-                                                            ts->n_in, ts->dec_cap, &ts->full, err);
-        if (rc < 0) {
-            t5_seq_release(s);
-            return rc;
-        }
-        ts->full->view.dec_start_id = s->model->decoder_start_id;
-        s->attn_encdec_full = &ts->full->view;
-    }
-    return 0;
-}
-
-/* Element offset of a slot's self-attention rows in sk / sv; cross-attention rows of
- * layer l start at element l * n_in * inner of ck / cv. */
-static size_t self_off(const t5 *g, const t5_seq *ts, int layer, int slot) {
-    return (((size_t)layer * ts->n_slots + slot) * ts->dec_cap) * g->inner;
-}
-static void *kv_at(const tf_model *m, void *cache, size_t off) {
-    return (char *)cache + off * attn_kv_elem_bytes(m->kv_dtype);
-}
-
-/* After a beam step: beam i continues previous row parent[i]. The first child of a row
- * inherits its slot; other children copy its dec_len cached positions into a free slot. */
-static void reorder_beams(const tf_model *m, const t5 *g, t5_seq *ts, tf_beam *b) {
-    const int n = b->n_live;
-    memset(ts->claimed, 0, (size_t)ts->n_slots);
-    for (int i = 0; i < n; i++) ts->slot2[i] = -1;
-    for (int i = 0; i < n; i++) {
-        const int src = ts->slot[b->parent[i]];
-        if (!ts->claimed[src]) {
-            ts->claimed[src] = 1;
-            ts->slot2[i] = src;
-        }
-    }
-    int free_slot = 0;
-    const size_t bytes = (size_t)ts->dec_len * g->inner * attn_kv_elem_bytes(m->kv_dtype);
-    for (int i = 0; i < n; i++) {
-        if (ts->slot2[i] >= 0) continue;
-        while (ts->claimed[free_slot]) free_slot++;
-        ts->claimed[free_slot] = 1;
-        const int src = ts->slot[b->parent[i]];
-        for (int l = 0; l < g->n_dec; l++) {
-            const size_t to = self_off(g, ts, l, free_slot), from = self_off(g, ts, l, src);
-            memcpy(kv_at(m, ts->sk, to), kv_at(m, ts->sk, from), bytes);
-            memcpy(kv_at(m, ts->sv, to), kv_at(m, ts->sv, from), bytes);
-        }
-        ts->slot2[i] = free_slot;
-    }
-    int *t = ts->slot;
-    ts->slot = ts->slot2;
-    ts->slot2 = t;
-    if (ts->mon) { /* each beam's previous focus is its parent's */
-        const size_t lh = (size_t)g->n_dec * g->n_head;
-        for (int i = 0; i < n; i++)
-            memcpy(ts->mon->focus2 + i * lh, ts->mon->focus + (size_t)b->parent[i] * lh, sizeof(int) * lh);
-        t = ts->mon->focus;
-        ts->mon->focus = ts->mon->focus2;
-        ts->mon->focus2 = t;
-    }
-    b->parent_pending = 0;
-}
 
 /* ---- forward ------------------------------------------------------------------------------ */
 
@@ -309,7 +113,9 @@ static void unit_attention(const t5_attn_job *j, int u, int h, float *scores) {
     const t5_seq *ts = p->seq[u]->fam;
     t5_mon *mon = ts->mon;
     int *focus = NULL;
-    if (ts->full) { /* one beam: a row's position is its decoder position (cross: q_pos0) */
+    /* one beam: a row's position is its decoder position (cross: q_pos0); beams hand their
+     * decoder rows to ts->battn below */
+    if (ts->full && (j->kind == T5_ENC_SELF || !ts->battn)) {
         const size_t lh = (size_t)j->layer * g->n_head;
         sh.capture = (j->kind == T5_ENC_SELF ? ts->full->enc : j->kind == T5_DEC_SELF ? ts->full->dec
                                                                                         : ts->full->cross) + lh;
@@ -339,6 +145,9 @@ static void unit_attention(const t5_attn_job *j, int u, int h, float *scores) {
         attn_biased(&sh, j->q + r, p->n_q[u], p->q_pos0[u], p->k[u], p->v[u], p->n_kv[u], j->causal, j->bias,
                     g->max_dist, h, h + 1, j->out + r, scores);
     if (focus) *focus = sh.cross[h].last_focus;
+    if (ts->battn && j->kind != T5_ENC_SELF) /* scores holds this row's weights */
+        beam_attn_row(ts->battn, j->kind == T5_CROSS, j->layer, h, ts->slot[p->beam[u]], p->beam[u], ts->dec_len,
+                      scores, p->n_kv[u]);
 }
 
 /* Items are (group, head) pairs dealt round-robin: a sequence's beams for one head run on
@@ -487,7 +296,7 @@ static int t5_forward(tf_model *m, tf_seq *const *seqs, const int *n_tokens, int
         tf_seq *s = seqs[i];
         t5_seq *ts = s->fam;
         if (!active[i]) continue;
-        if (s->beam && s->beam->parent_pending) reorder_beams(m, g, ts, s->beam);
+        if (s->beam && s->beam->parent_pending) t5_seq_reorder_beams(m, g, ts, s->beam);
         rows += s->beam ? s->beam->n_live : 1;
         if (ts->dec_len + 1 > max_keys) max_keys = ts->dec_len + 1;
         if (ts->n_in > max_keys) max_keys = ts->n_in;
@@ -528,11 +337,11 @@ static int t5_forward(tf_model *m, tf_seq *const *seqs, const int *n_tokens, int
         linear_forward(&b->self.v, m->pool, &g->ws, g->h, rows, g->v);
         for (r = 0; r < rows; r++) {
             t5_seq *ts = p.seq[r]->fam;
-            const size_t off = self_off(g, ts, l, ts->slot[p.beam[r]]);
+            const size_t off = t5_self_off(g, ts, l, ts->slot[p.beam[r]]);
             attn_kv_store(m->kv_dtype, ts->sk, off + (size_t)ts->dec_len * in, g->k + (size_t)r * in, in);
             attn_kv_store(m->kv_dtype, ts->sv, off + (size_t)ts->dec_len * in, g->v + (size_t)r * in, in);
-            p.k[r] = kv_at(m, ts->sk, off);
-            p.v[r] = kv_at(m, ts->sv, off);
+            p.k[r] = t5_kv_at(m, ts->sk, off);
+            p.v[r] = t5_kv_at(m, ts->sv, off);
             p.q_pos0[r] = ts->dec_len;
             p.n_kv[r] = ts->dec_len + 1;
         }
@@ -544,8 +353,8 @@ static int t5_forward(tf_model *m, tf_seq *const *seqs, const int *n_tokens, int
         for (r = 0; r < rows; r++) {
             t5_seq *ts = p.seq[r]->fam;
             const size_t off = (size_t)l * ts->n_in * in;
-            p.k[r] = kv_at(m, ts->ck, off);
-            p.v[r] = kv_at(m, ts->cv, off);
+            p.k[r] = t5_kv_at(m, ts->ck, off);
+            p.v[r] = t5_kv_at(m, ts->cv, off);
             /* no bias and no mask here, so the position only places a captured row */
             p.q_pos0[r] = ts->dec_len;
             p.n_kv[r] = ts->n_in;
@@ -576,7 +385,7 @@ static int t5_forward(tf_model *m, tf_seq *const *seqs, const int *n_tokens, int
         t5_seq *ts = seqs[i]->fam;
         if (active[i]) ts->dec_len++;
         if (ts->mon) ts->mon->view.n_steps = ts->dec_len;
-        if (ts->full) ts->full->view.n_rows = ts->dec_len;
+        if (ts->full && !ts->battn) ts->full->view.n_rows = ts->dec_len;
         seqs[i]->n_past += n_tokens[i];
     }
 done:
@@ -596,5 +405,6 @@ const tf_family tf_family_t5 = {
     .beams = 1,
     .seq_init = t5_seq_init,
     .seq_release = t5_seq_release,
+    .seq_beam_done = t5_seq_beam_done,
     .seq_kv_need = t5_seq_kv_need,
 };

@@ -137,27 +137,35 @@ int attnfull_admit_square(const tf_attn_pick *p, int n_layer, int n_head, const 
 }
 
 int attnfull_admit_encdec(const tf_attn_pick *p, int n_enc_layer, int n_dec_layer, int n_head, const int *n_src,
-                          int n_texts, int n_tgt_max, uint64_t bound, tf_http_error *e) {
+                          int n_texts, int n_tgt_max, int n_beams, uint64_t bound, tf_http_error *e) {
     uint64_t n = 0;
     int64_t tokens = 0;
-    const uint64_t dec_pairs = n_pairs(p, n_dec_layer, n_head);
+    const uint64_t dec_pairs = n_pairs(p, n_dec_layer, n_head), beams = n_beams > 1 ? (uint64_t)n_beams : 1;
     for (int i = 0; i < n_texts; i++) {
+        /* under beam search every beam's decoder and cross rows are held until it ends */
         uint64_t t[3] = {attnfull_n_weights(p, n_enc_layer, n_head, n_src[i], 0),
-                         attnfull_n_weights(p, n_dec_layer, n_head, n_tgt_max, 1),
-                         sat_mul(dec_pairs, sat_mul((uint64_t)n_tgt_max, (uint64_t)n_src[i]))};
+                         sat_mul(beams, attnfull_n_weights(p, n_dec_layer, n_head, n_tgt_max, 1)),
+                         sat_mul(beams, sat_mul(dec_pairs, sat_mul((uint64_t)n_tgt_max, (uint64_t)n_src[i])))};
         for (int k = 0; k < 3; k++) n = n > UINT64_MAX - t[k] ? UINT64_MAX : n + t[k];
         tokens += n_src[i];
     }
     if (n <= bound) return 0;
-    /* every number is in it, within the 255 characters a message holds */
+    const int L_enc = p->n_layers ? p->n_layers : n_enc_layer, L_dec = p->n_layers ? p->n_layers : n_dec_layer;
+    const int H = p->n_heads ? p->n_heads : n_head;
+    /* every number is in it, within the 255 characters a message holds (at ordinary sizes) */
+    if (beams > 1)
+        return herr_set(e, HERR_OUT_OF_RANGE,
+                        "return_attention \"full\": %llu weights (%d text%s, %lld source tokens; encoder %dx%d pairs x "
+                        "src^2, decoder+cross %dx%d pairs x %d beams x (%d causal rows + %d x src)) over "
+                        "attn_full_max_weights (%llu): lower num_beams, max_new_tokens or attention_layers/heads",
+                        (unsigned long long)n, n_texts, n_texts == 1 ? "" : "s", (long long)tokens, L_enc, H, L_dec, H,
+                        n_beams, n_tgt_max, n_tgt_max, (unsigned long long)bound);
     return herr_set(e, HERR_OUT_OF_RANGE,
                     "return_attention \"full\": %llu weights (%d text%s, %lld source tokens; encoder %dx%d pairs x "
                     "src^2, decoder+cross %dx%d pairs x (%d causal rows + %d x src)) over attn_full_max_weights "
                     "(%llu): fewer attention_layers/heads, lower max_new_tokens or shorter texts",
-                    (unsigned long long)n, n_texts, n_texts == 1 ? "" : "s", (long long)tokens,
-                    p->n_layers ? p->n_layers : n_enc_layer, p->n_heads ? p->n_heads : n_head,
-                    p->n_layers ? p->n_layers : n_dec_layer, p->n_heads ? p->n_heads : n_head, n_tgt_max, n_tgt_max,
-                    (unsigned long long)bound);
+                    (unsigned long long)n, n_texts, n_texts == 1 ? "" : "s", (long long)tokens, L_enc, H, L_dec, H,
+                    n_tgt_max, n_tgt_max, (unsigned long long)bound);
 }
 
 tf_attn_select attnfull_select(const tf_attn_pick *p) {

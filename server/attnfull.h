@@ -64,9 +64,11 @@ int attnfull_admit_square(const tf_attn_pick *p, int n_layer, int n_head, const 
 /* Encoder-decoder models: per text, the encoder's (source^2), the decoder's (causal over
  * n_tgt_max rows) and the cross-attention's (n_tgt_max x source) weights of the picked
  * pairs of each stack, all texts together, against bound; 422 over it. n_tgt_max: every
- * decoder position a text may feed (max_new_tokens). */
+ * decoder position a text may feed (max_new_tokens). With n_beams > 1 the decoder and
+ * cross terms count n_beams times: the engine holds every beam's rows until the search
+ * ends, though the answer has one hypothesis's. */
 int attnfull_admit_encdec(const tf_attn_pick *p, int n_enc_layer, int n_dec_layer, int n_head, const int *n_src,
-                          int n_texts, int n_tgt_max, uint64_t bound, tf_http_error *e);
+                          int n_texts, int n_tgt_max, int n_beams, uint64_t bound, tf_http_error *e);
 
 /* The engine's view of the pick (borrows its arrays). */
 tf_attn_select attnfull_select(const tf_attn_pick *p);

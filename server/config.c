@@ -84,7 +84,8 @@ static const cfg_option options[] = {
     {"max_new_tokens", OPT_INT, OFF(max_new_tokens), "1024", 1, 1000000, NULL, "tokens",
      "largest max_new_tokens / max_tokens a request may ask for"},
     {"attn_full_max_weights", OPT_INT, OFF(attn_full_max_weights), "250000", 1, 100000000, NULL, "weights",
-     "return_attention \"full\": most attention weights one answer may carry (layers x heads x rows x keys)"},
+     "return_attention \"full\": most attention weights one request may hold (layers x heads x rows x keys; "
+     "beam search: every beam's rows)"},
     {"max_connections", OPT_INT, OFF(max_connections), "1024", 1, 100000, NULL, "connections",
      "simultaneous HTTP connections"},
     {"request_timeout_ms", OPT_INT, OFF(request_timeout_ms), "600000", 0, 86400000, NULL, "ms",

@@ -176,6 +176,9 @@ static int compose_params(const tf_model *m, const char *task_key, const text_re
     if (!isnan(q->length_penalty)) p->length_penalty = q->length_penalty;
     if (q->max_new < 0 && p->max_new_tokens > max_new_limit) p->max_new_tokens = max_new_limit;
     p->attn_summary = monitor || q->return_attention != ATTN_RET_NONE;
+    /* the answer reports the returned hypothesis's own statistics; monitoring keeps the sums
+     * over every beam (tf_seq_state.attn_encdec) */
+    p->attn_per_beam = q->return_attention != ATTN_RET_NONE;
     /* a default minimum never outgrows the maximum the request asked for */
     if (q->min_new < 0 && p->min_new_tokens > p->max_new_tokens) p->min_new_tokens = p->max_new_tokens;
     tf_err err = {0};
@@ -255,7 +258,10 @@ static void group_complete(text_group *g) {
 }
 
 /* Every finished text is judged by its model's attention monitor (metrics, baseline, a
- * warning line with the request id when flagged); the summary is kept when asked for. */
+ * warning line with the request id when flagged); the summary is kept when asked for.
+ * Under beam search the monitor judges the whole search, as it always has (its baselines
+ * and /metrics stay comparable across requests), while the summary and the full weights
+ * describe the returned hypothesis alone. */
 static void attention_check(text_group *g, tf_job *j, int i, const tf_seq_state *st) {
     if (!st->attn_encdec) return;
     tf_attn_verdict v;
@@ -264,7 +270,8 @@ static void attention_check(text_group *g, tf_job *j, int i, const tf_seq_state 
         log_msg(LOG_WARN, "%s: attention anomaly in text %d: %s", g->lead->id, i, v.why);
     }
     if (g->return_attention == ATTN_RET_NONE) return;
-    json_t *a = attnmon_encdec_summary_json(st->attn_encdec, g->coverage_weight);
+    const tf_attn_encdec *own = st->attn_encdec_hyp ? st->attn_encdec_hyp : st->attn_encdec;
+    json_t *a = attnmon_encdec_summary_json(own, g->coverage_weight);
     if (a && g->return_attention == ATTN_RET_FULL && st->attn_encdec_full &&
         json_object_set_new(a, "full", attnfull_encdec_json(g->model, j->prompt_ids, st->tokens,
                                                             st->attn_encdec_full, &g->pick)) < 0) {
@@ -278,20 +285,14 @@ static void attention_check(text_group *g, tf_job *j, int i, const tf_seq_state 
 }
 
 /* return_attention "full": the pick must name layers both stacks have and heads the model
- * has; the rows are the one decoded hypothesis, so no beams (a task default of num_beams
- * is not overridden silently: the client says num_beams 1); the three kinds of weights of
- * every text must fit the bound. */
+ * has; the three kinds of weights of every text must fit the bound, every beam's rows
+ * counted (the engine holds them until the search picks its answer). */
 static int admit_full(const tf_server *srv, const tf_model_info *info, const text_req *q, const tf_attn_pick *pick,
                       const tf_gen_params *p, const int *n_in, tf_http_error *e) {
     const int L_enc = info->encdec_n_enc_layer, L_dec = info->encdec_n_dec_layer, H = info->encdec_n_head;
     if (attnfull_check_pick(pick, q->return_attention, L_enc < L_dec ? L_enc : L_dec, H, e) < 0) return -1;
     if (q->return_attention != ATTN_RET_FULL) return 0;
-    if (p->num_beams > 1)
-        return herr_set(e, HERR_OUT_OF_RANGE,
-                        "return_attention \"full\" needs num_beams 1 (it returns the rows of the one decoded "
-                        "hypothesis); num_beams is %d%s", p->num_beams,
-                        q->num_beams < 0 ? " by the model's default for this task: send \"num_beams\": 1" : "");
-    return attnfull_admit_encdec(pick, L_enc, L_dec, H, n_in, q->n_texts, p->max_new_tokens,
+    return attnfull_admit_encdec(pick, L_enc, L_dec, H, n_in, q->n_texts, p->max_new_tokens, p->num_beams,
                                  (uint64_t)srv->cfg->attn_full_max_weights, e);
 }
 

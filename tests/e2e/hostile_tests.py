@@ -437,8 +437,12 @@ class Hostile(unittest.TestCase):
                 self.expect("POST", path, dict(base, return_attention="summary", **{field: [0]}), 422, "out_of_range")
                 js = self.expect("POST", path, dict(b, **{field: [1, 0]}), 200)
                 self.assertIn("attention", json.dumps(js))
-        self.expect("POST", "/v1/translate", {"text": "a", "return_attention": "full", "num_beams": 2}, 422,
-                    "out_of_range", "num_beams")
+        # beams: the answer's rows, one per returned token; the bound counts every beam's
+        js = self.expect("POST", "/v1/translate", {"text": "a", "return_attention": "full", "num_beams": 2}, 200)
+        d = js["details"][0]
+        self.assertEqual(len(d["attention"]["full"]["target_tokens"]), d["output_tokens"])
+        self.expect("POST", "/v1/translate", {"text": "a", "return_attention": "full", "num_beams": 32,
+                                              "max_new_tokens": MAX_NEW}, 422, "out_of_range", "num_beams")
         self.expect("POST", "/v1/generate", {"prompt": "a", "return_attention": "full", "max_new_tokens": MAX_NEW,
                                              "attention_layers": [0]}, 200)
         self.assert_alive()

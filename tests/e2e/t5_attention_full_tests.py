@@ -1,7 +1,8 @@
 """End-to-end tests of `"return_attention": "full"` on /v1/translate and /v1/summarize (the
 tiny T5 fixture: 2 encoder layers, 3 decoder layers, 4 heads): per text, the encoder
 (source x source), decoder (causal, target rows) and cross (target x source) weights with
-the tokens on both axes, the selection, the one-beam rule, the size bound and bad
+the tokens on both axes, the selection, beam search (the returned hypothesis's rows; the
+unit test test_t5_attn.c compares them with teacher forcing), the size bound and bad
 selections. Run by test_t5.py, which sets BIN and MODEL."""
 import os
 import unittest
@@ -73,15 +74,42 @@ class T5AttentionFull(unittest.TestCase):
         self.check_kind(full["decoder"], [1, 0], [3], n_tgt, None, True)
         self.check_kind(full["cross"], [1, 0], [3], n_tgt, n_src, False)
 
+    def test_beams_return_the_answers_rows(self):
+        # summarize's task default is 4 beams; translate is asked for 3
+        for path, key, extra in (("/v1/summarize", "summaries", {}), ("/v1/translate", "translations", {"num_beams": 3})):
+            body = dict({"texts": TEXTS, "max_new_tokens": 10, "return_attention": "full"}, **extra)
+            js = self.post(path, body)
+            plain = self.post(path, dict(body, return_attention="none"))
+            summary = self.post(path, dict(body, return_attention="summary"))
+            self.assertEqual(js[key], plain[key])  # keeping the weights changes nothing else
+            # monitoring judges the whole search whatever is asked for
+            self.assertEqual([d["attention_flags"] for d in js["details"]],
+                             [d["attention_flags"] for d in plain["details"]])
+            for d, s in zip(js["details"], summary["details"]):
+                a, full = d["attention"], d["attention"]["full"]
+                n_src, n_tgt = d["input_tokens"], d["output_tokens"]
+                # one row per returned token: the start token, then the answer's tokens but the last
+                self.assertEqual(len(full["target_tokens"]), n_tgt)
+                self.assertEqual(full["target_tokens"][0], "<pad>")
+                self.assertEqual(a["cross"]["steps"], n_tgt)  # the summary is the answer's too
+                self.assertEqual({k: v for k, v in a.items() if k != "full"}, s["attention"])
+                self.check_kind(full["encoder"], list(range(N_ENC)), list(range(N_HEAD)), n_src, n_src, False)
+                self.check_kind(full["decoder"], list(range(N_DEC)), list(range(N_HEAD)), n_tgt, None, True)
+                self.check_kind(full["cross"], list(range(N_DEC)), list(range(N_HEAD)), n_tgt, n_src, False)
+                # the cross rows of a layer and head add up to the summary's source coverage
+                for l in range(N_DEC):
+                    col = [sum(full["cross"]["weights"][l][h][r][j] for h in range(N_HEAD) for r in range(n_tgt))
+                           / N_HEAD for j in range(n_src)]
+                    for j in range(n_src):
+                        self.assertAlmostEqual(col[j], a["cross"]["source_coverage"][l][j], delta=1e-3)
+                # the target tokens are the answer's: its text starts with them (a token alone
+                # is shown without its word-leading space)
+                out = js[key][js["details"].index(d)].replace(" ", "")
+                self.assertTrue(out.startswith("".join(full["target_tokens"][1:]).replace(" ", "")),
+                                (out, full["target_tokens"]))
+
     def test_beams_bound_and_bad_selections(self):
         base = {"text": TEXTS[0], "max_new_tokens": 8, "return_attention": "full"}
-        # summarize's task default is 4 beams: "full" does not override it silently
-        js = self.post("/v1/summarize", base, expect=422)
-        self.assertIn('needs num_beams 1', js["error"]["message"])
-        self.assertIn("model's default for this task", js["error"]["message"])
-        js = self.post("/v1/translate", dict(base, num_beams=3), expect=422)
-        self.assertIn("needs num_beams 1", js["error"]["message"])
-        self.assertIn("num_beams is 3", js["error"]["message"])
         n_layers = min(N_ENC, N_DEC)
         cases = [
             ({"attention_layers": [n_layers]}, 422, "attention_layers[0] = %d is out of range: the model has %d layers"
@@ -114,6 +142,15 @@ class T5AttentionFull(unittest.TestCase):
             self.assertIn("encoder 2x4 pairs", msg)
             self.assertIn("decoder+cross 3x4 pairs x (64 causal rows + 64 x src)", msg)
             for knob in ("attention_layers", "max_new_tokens", "shorter texts"):
+                self.assertIn(knob, msg)
+            # beams hold every beam's decoder and cross rows until the answer is known
+            js = self.post("/v1/translate", dict(body, num_beams=4), expect=422, d=d)
+            msg = js["error"]["message"]
+            want4 = sum(8 * s * s + 4 * (12 * (64 * 65 // 2) + 12 * 64 * s) for s in n)
+            self.assertIn("%d weights" % want4, msg)
+            self.assertIn("decoder+cross 3x4 pairs x 4 beams x (64 causal rows + 64 x src)", msg)
+            self.assertIn("attn_full_max_weights (5000)", msg)
+            for knob in ("num_beams", "max_new_tokens", "attention_layers"):
                 self.assertIn(knob, msg)
             # following the advice gets under it
             js = self.post("/v1/translate", dict(body, texts=TEXTS[:1], max_new_tokens=4, attention_layers=[0],

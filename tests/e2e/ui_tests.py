@@ -187,8 +187,9 @@ class UI(unittest.TestCase):
         for task, text in (("translate", "the cat sees the dog and runs"), ("summarize", "the cat sees the dog and runs")):
             dom, shot = self.browse("prompt=%s&task=%s&tokens=8&auto=1" % (text.replace(" ", "%20"), task),
                                     "ui-attention-%s.png" % task)
-            # the page asks for one beam and full weights; the same request here gives the shape
-            body = {"text": text, "max_new_tokens": 8, "num_beams": 1, "return_attention": "full"}
+            # the page asks for full weights with the task's own decoding (summarize: 4 beams,
+            # the answer's rows); the same request here gives the shape
+            body = {"text": text, "max_new_tokens": 8, "return_attention": "full"}
             if task == "translate":
                 body["target_lang"] = "de"
             st, _, js = self.d.post("/v1/" + task, body)

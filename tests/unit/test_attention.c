@@ -212,6 +212,37 @@ END_TEST
 START_TEST(f16_attention_within_rounding_bound_of_f32) { compare_f16_with_f32(0); }
 END_TEST
 
+/* attn_biased leaves the last row's softmax weights in scores (T5's beam search keeps
+ * per-beam rows from there): the same floats the capture hook copied, on either cache
+ * type, causal and not, with the row kernels this machine picked. */
+START_TEST(biased_leaves_the_last_row_in_scores) {
+    static float q[NPOS * LDQ], k[NPOS * LDKV], v[NPOS * LDKV], out[NPOS * LDQ], rows[NH][NPOS * NPOS];
+    static uint16_t kh[NPOS * LDKV], vh[NPOS * LDKV];
+    float scores[NPOS], bias[NH * 9];
+    fill_cache(21, 2.0f, 0, q, k, v, kh, vh);
+    unsigned x = 7;
+    for (int i = 0; i < NH * 9; i++) bias[i] = uniform(&x, 1.0f);
+    float *capture[NH];
+    for (int h = 0; h < NH; h++) capture[h] = rows[h];
+    for (int f16 = 0; f16 < 2; f16++)
+        for (int causal = 0; causal < 2; causal++) {
+            tf_attn_shape s = {.n_head = NH, .n_kv_head = NKV, .d_head = DH, .scale = 1.0f, .ldq = LDQ,
+                               .ldkv = LDKV, .ldo = LDQ, .kv_dtype = f16 ? TF_KV_F16 : TF_KV_F32,
+                               .capture = capture, .capture_ld = NPOS};
+            /* queries at positions 40..42, heads 3..5: the last row is head 5's at 42 */
+            const int q_pos0 = 40, n_q = 3, h1 = 6, last = q_pos0 + n_q - 1;
+            memset(scores, 0, sizeof scores);
+            attn_biased(&s, q, n_q, q_pos0, f16 ? (const void *)kh : k, f16 ? (const void *)vh : v, NPOS, causal,
+                        bias, 4, 3, h1, out, scores);
+            const int n_keys = causal ? last + 1 : NPOS;
+            ck_assert(memcmp(scores, rows[h1 - 1] + (size_t)last * NPOS, sizeof(float) * (size_t)n_keys) == 0);
+            double sum = 0;
+            for (int j = 0; j < n_keys; j++) sum += scores[j];
+            ck_assert_msg(fabs(sum - 1) < 1e-5, "f16 %d causal %d: the row sums to %f", f16, causal, sum);
+        }
+}
+END_TEST
+
 Suite *attention_suite(void) {
     Suite *s = suite_create("attention");
     TCase *tc = tcase_create("core");
@@ -220,6 +251,7 @@ Suite *attention_suite(void) {
     tcase_add_test(tc, kv_store_writes_either_type_at_its_offset);
     tcase_add_test(tc, f16_attention_equals_f32_on_representable_values);
     tcase_add_test(tc, f16_attention_within_rounding_bound_of_f32);
+    tcase_add_test(tc, biased_leaves_the_last_row_in_scores);
     suite_add_tcase(s, tc);
     return s;
 }
