@@ -167,6 +167,8 @@ models:
 	$(PYTHON) models/train/train_gpt2.py
 	$(PYTHON) models/train/train_distilbert.py
 	$(PYTHON) models/train/train_t5.py
+	$(PYTHON) models/train/train_t5.py --init models/bundled/t5-multi30k-scitldr --steps 6300 --lr 5e-4 \
+	    --seed 1235 --save-every 1000 --oracle-summaries
 
 # Quality of the bundled models through transformerd (int8 as served, fp32) and PyTorch;
 # reports land in build/quality/. Re-run after any change to kernels or models.
